@@ -1,0 +1,47 @@
+# User entry points. Every target depends on `setup`, which makes .venv once (idempotent: re-runs only when
+# pyproject.toml changes), so each target works on a fresh clone with nothing installed beforehand.
+
+PYTHON   ?= python3
+VENV     ?= .venv
+BIN      := $(VENV)/bin
+STAMP    := $(VENV)/.installed
+CODESIGN := $(BIN)/codesign
+CONFIG   ?=
+CONFIG_ARG := $(if $(CONFIG),--config $(CONFIG),)
+JOBS     ?= 2
+
+.PHONY: setup rtl synth pe-table test test-slow bench bench-rtl clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet -e '.[dev]'
+	@# Icarus is the optional second simulator: install it when apt can, carry on without it otherwise.
+	@command -v iverilog >/dev/null 2>&1 || { command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] && \
+		(apt-get update -qq && apt-get install -y -qq --no-install-recommends iverilog) >/dev/null 2>&1; } || \
+		echo "note: iverilog not installed; the Icarus tests will be skipped"
+	touch $(STAMP)
+
+rtl: setup                 ## Verilog + manifest for the configured accelerator -> build/rtl/
+	$(CODESIGN) rtl $(CONFIG_ARG) --out build/rtl
+
+synth: setup               ## Yosys + nextpnr area and Fmax -> build/synth/report.json
+	$(CODESIGN) synth $(CONFIG_ARG) --out build/synth
+
+pe-table: setup            ## regenerate the committed PE area table codesign/data/pe_area.json
+	$(CODESIGN) synth pe-table --out codesign/data/pe_area.json
+
+test: setup                ## the CI suite (long sweeps excluded)
+	$(BIN)/pytest -n $(JOBS) -m "not slow" tests
+
+test-slow: setup           ## the long sweeps only
+	$(BIN)/pytest -n $(JOBS) -m slow tests
+
+bench: bench-rtl
+
+bench-rtl: setup           ## RTL generation, simulation and synthesis figures -> build/bench/rtl.json
+	$(BIN)/python -m sim.bench_rtl --out build/bench/rtl.json
+
+clean:
+	rm -rf build

@@ -1,0 +1,1 @@
+"""Committed data the software side reads: the PE area table from synthesis (see README for the command)."""

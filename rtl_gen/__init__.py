@@ -1,0 +1,1 @@
+"""Hardware side: Amaranth components of the accelerator, Verilog emission and the synthesis flow."""

@@ -1,0 +1,66 @@
+"""`PE`: one digit-serial multiply-accumulate cell of the output-stationary systolic array."""
+
+from amaranth.hdl import Module, Mux, Signal, signed
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from codesign.config import HardwareConfig
+
+
+class PE(wiring.Component):
+    """Digit-serial MAC: ``acc += a * w``, with the weight arriving g = ``digit_bits`` bits per cycle.
+
+    A reduction step with a D-digit weight takes D cycles, least significant digit first. The activation is taken at
+    the first digit (``first``) and shifted left by g bits at every later digit, so the product of a digit is always
+    ``a_shifted * digit`` and no per-PE barrel shifter is needed. The last digit (``msb``) is read as a signed g-bit
+    number: it carries the negative weight of the two's-complement weight. With g = 8 and 8-bit weights every step is
+    one cycle and the PE is a plain bit-parallel MAC.
+
+    Ports
+        a_in / a_out       In / Out  signed(act_bits + 1)  activation from the left, registered to the right
+        digit_in / _out    In / Out  g                     weight digit from above, registered downward
+        first_in / _out    In / Out  1                     this digit starts a reduction step (take ``a_in``)
+        msb_in / _out      In / Out  1                     this digit is the weight's signed top digit
+        en                 In        1                     advance (the whole array stalls together)
+        clr                In        1                     start a fresh sum: this cycle's product replaces ``acc``
+        acc                Out       signed(acc_bits)      the output-stationary partial sum
+    """
+
+    def __init__(self, cfg: HardwareConfig):
+        self.cfg = cfg
+        act = signed(cfg.act_bits + 1)  # one extra bit so signed and unsigned activations share the datapath
+        super().__init__({
+            "a_in": In(act), "a_out": Out(act),
+            "digit_in": In(cfg.digit_bits), "digit_out": Out(cfg.digit_bits),
+            "first_in": In(1), "first_out": Out(1),
+            "msb_in": In(1), "msb_out": Out(1),
+            "en": In(1), "clr": In(1),
+            "acc": Out(signed(cfg.acc_bits)),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg = self.cfg
+        g = cfg.digit_bits
+
+        # The activation aligned with the current digit: at most (digits_max - 1) * g bits above the input.
+        a_shifted = Signal(signed(cfg.act_bits + 1 + g * (cfg.digits_max - 1)))
+        a_eff = Signal.like(a_shifted)
+        m.d.comb += a_eff.eq(Mux(self.first_in, self.a_in, a_shifted << g))
+
+        digit = Signal(signed(g + 1))
+        m.d.comb += digit.eq(Mux(self.msb_in, self.digit_in.as_signed(), self.digit_in))
+
+        product = Signal(signed(len(a_eff) + g + 1))
+        m.d.comb += product.eq(a_eff * digit)
+
+        with m.If(self.en):
+            m.d.sync += [
+                a_shifted.eq(a_eff),
+                self.acc.eq(Mux(self.clr, 0, self.acc) + product),
+                self.a_out.eq(self.a_in),
+                self.digit_out.eq(self.digit_in),
+                self.first_out.eq(self.first_in),
+                self.msb_out.eq(self.msb_in),
+            ]
+        return m

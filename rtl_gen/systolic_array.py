@@ -1,0 +1,83 @@
+"""`SystolicArray`: R x C output-stationary grid of digit-serial PEs with the input skew built in."""
+
+from amaranth.hdl import Module, Signal, signed
+from amaranth.lib import data, wiring
+from amaranth.lib.wiring import In, Out
+
+from codesign.config import HardwareConfig
+
+from .pe import PE
+
+
+class SystolicArray(wiring.Component):
+    """Output-stationary array: PE(r, c) accumulates ``sum_k A[r, k] * W[k, c]``.
+
+    Activations enter on the left and move one PE to the right per cycle; weight digits (with their ``first`` /
+    ``msb`` tags) enter at the top and move one PE down per cycle. The caller presents *aligned* vectors: row r's
+    activation and column c's digit for the same (step, digit) in the same cycle. Delay lines inside delay row r by r
+    cycles and column c by c cycles, so PE(r, c) sees matching operands at cycle ``t + r + c``. After the last input
+    the caller keeps ``en`` high with zero digits for ``rows + cols - 2`` cycles (the flush) and the sums are final.
+
+    Ports
+        act     In   rows x signed(act_bits + 1)   aligned activations, read on ``first`` digits
+        digits  In   cols x g                      aligned weight digits
+        first   In   1                             the digits start a reduction step
+        msb     In   1                             the digits are the weights' signed top digits
+        en      In   1                             advance the whole array (stall when low)
+        clr     In   1                             start fresh sums (applies to every PE in the same cycle)
+        acc     Out  rows x cols x signed(acc_bits)
+    """
+
+    def __init__(self, cfg: HardwareConfig):
+        self.cfg = cfg
+        act = signed(cfg.act_bits + 1)
+        super().__init__({
+            "act": In(data.ArrayLayout(act, cfg.rows)),
+            "digits": In(data.ArrayLayout(cfg.digit_bits, cfg.cols)),
+            "first": In(1),
+            "msb": In(1),
+            "en": In(1),
+            "clr": In(1),
+            "acc": Out(data.ArrayLayout(data.ArrayLayout(signed(cfg.acc_bits), cfg.cols), cfg.rows)),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg = self.cfg
+        pes = [[PE(cfg) for _ in range(cfg.cols)] for _ in range(cfg.rows)]
+        for r, row in enumerate(pes):
+            for c, pe in enumerate(row):
+                m.submodules[f"pe_{r}_{c}"] = pe
+                m.d.comb += [pe.en.eq(self.en), pe.clr.eq(self.clr), self.acc[r][c].eq(pe.acc)]
+
+        # Left edge: row r's activation delayed r cycles; then each PE feeds its right neighbour.
+        for r in range(cfg.rows):
+            m.d.comb += pes[r][0].a_in.eq(self._delay(m, self.act[r], r, f"act_skew_{r}"))
+            for c in range(1, cfg.cols):
+                m.d.comb += pes[r][c].a_in.eq(pes[r][c - 1].a_out)
+
+        # Top edge: column c's digit and tags delayed c cycles; then each PE feeds the one below.
+        for c in range(cfg.cols):
+            top = pes[0][c]
+            m.d.comb += [
+                top.digit_in.eq(self._delay(m, self.digits[c], c, f"digit_skew_{c}")),
+                top.first_in.eq(self._delay(m, self.first, c, f"first_skew_{c}")),
+                top.msb_in.eq(self._delay(m, self.msb, c, f"msb_skew_{c}")),
+            ]
+            for r in range(1, cfg.rows):
+                above, pe = pes[r - 1][c], pes[r][c]
+                m.d.comb += [
+                    pe.digit_in.eq(above.digit_out),
+                    pe.first_in.eq(above.first_out),
+                    pe.msb_in.eq(above.msb_out),
+                ]
+        return m
+
+    def _delay(self, m: Module, value, cycles: int, name: str):
+        """``value`` delayed by ``cycles`` enabled clock cycles (a shift register that stalls with the array)."""
+        for i in range(cycles):
+            stage = Signal.like(value, name=f"{name}_{i}")
+            with m.If(self.en):
+                m.d.sync += stage.eq(value)
+            value = stage
+        return value
