@@ -1,0 +1,1 @@
+"""Simulation side: cocotb testbenches, the harnesses they drive, the runners, and cycle measurement."""
