@@ -70,7 +70,7 @@ class Model:
     top: str
     build_dir: Path
 
-    def run(self, test_module: str, env: dict[str, str], *, timeout_s: float | None = None) -> None:
+    def run(self, test_module: str, env: dict[str, str]) -> None:
         """Run the cocotb module's tests; raise ``RuntimeError`` if any failed or none ran."""
         from cocotb_tools.check_results import get_results
         from cocotb_tools.runner import get_runner

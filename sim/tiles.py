@@ -8,12 +8,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+from amaranth.lib import data
 
 from codesign.config import HardwareConfig
 from codesign.reference import Requant, gemm_accumulate, requantize
 from codesign.timing import tile_cycles
 from rtl_gen.array_core import command_layout
-from amaranth.lib import data
 
 
 @dataclass
