@@ -30,7 +30,7 @@ synth: setup               ## Yosys + nextpnr area and Fmax -> build/synth/repor
 	$(CODESIGN) synth $(CONFIG_ARG) --out build/synth
 
 pe-table: setup            ## regenerate the committed PE area table codesign/data/pe_area.json
-	$(CODESIGN) synth pe-table --out codesign/data/pe_area.json
+	$(CODESIGN) synth --pe-table codesign/data/pe_area.json
 
 test: setup                ## the CI suite (long sweeps excluded)
 	$(BIN)/pytest -n $(JOBS) -m "not slow" tests

@@ -42,11 +42,14 @@ def cmd_rtl(args) -> int:
 def cmd_synth(args) -> int:
     from rtl_gen import synth
 
+    if not 1 <= args.seeds <= 16:
+        raise InputError("--seeds", args.seeds, "an integer from 1 to 16")
     if args.pe_table:
-        synth.write_pe_table(args.pe_table)
+        synth.write_pe_table(args.pe_table, seeds=tuple(range(1, args.seeds + 1)))
         print(f"wrote {args.pe_table}")
         return 0
-    report = synth.synthesize_config(_config(args), Path(args.out))
+    seeds = tuple(range(1, args.seeds + 1))
+    report = synth.synthesize_config(_config(args), Path(args.out), family=args.family, seeds=seeds)
     print(json.dumps({k: report[k] for k in ("device", "cells", "luts", "ffs", "fmax_mhz") if k in report}))
     return 0
 
@@ -84,6 +87,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = commands.add_parser("synth", help="Yosys + nextpnr area and Fmax, or the PE area table")
     _add_config(p)
     p.add_argument("--out", default="build/synth", metavar="DIR")
+    p.add_argument("--family", choices=("ice40", "ecp5"), default="ice40",
+                   help="FPGA family to try first; a design that does not fit the iCE40 moves on to the ECP5")
+    p.add_argument("--seeds", type=int, default=3, help="nextpnr seeds; Fmax is their median (default 3)")
     p.add_argument("--pe-table", metavar="PATH", help="sweep the PE over g and weight_bits_max into PATH instead")
     p.set_defaults(handler=cmd_synth)
 

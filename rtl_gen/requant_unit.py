@@ -9,12 +9,14 @@ from codesign.timing import REQUANT_LATENCY
 
 
 class RequantUnit(wiring.Component):
-    """``clamp(((acc + bias) * mult + round) >> shift)``: two pipeline stages, stalled together by ``en``.
+    """``clamp(((acc + bias) * mult + round) >> shift)`` in four pipeline stages, stalled together by ``en``.
 
-    Stage 1 registers the product (the wide multiplier gets a cycle of its own); stage 2 adds the rounding constant
-    ``2**(shift - 1)``, shifts arithmetically (round half up) and clamps to the output range, ``[0, 2**out_bits - 1]``
-    with ``relu`` and ``[-2**(out_bits - 1), 2**(out_bits - 1) - 1]`` without. The output is the two's-complement
-    ``act_bits``-wide activation of the next layer.
+    One operation per stage, so the unit is never the array's critical path: (1) add the bias, (2) multiply (the
+    ``acc_bits`` x ``mult_bits`` product maps to DSP blocks), (3) add the rounding constant ``2**(shift - 1)`` and
+    shift arithmetically (round half up), (4) clamp to ``[0, 2**out_bits - 1]`` with ``relu`` and to
+    ``[-2**(out_bits - 1), 2**(out_bits - 1) - 1]`` without. The output is the two's-complement ``act_bits``-wide
+    activation of the next layer. The drain is not on the throughput path (one row per cycle either way), so the
+    stages cost only their latency, which `codesign.timing` counts.
 
     Ports
         en          In   1                     advance the pipeline
@@ -25,7 +27,7 @@ class RequantUnit(wiring.Component):
         shift       In   shift_bits
         relu        In   1
         out_bits    In   bits of act_bits
-        out_valid   Out  1                     two enabled cycles after ``in_valid``
+        out_valid   Out  1                     ``LATENCY`` enabled cycles after ``in_valid``
         value       Out  act_bits
     """
 
@@ -49,28 +51,31 @@ class RequantUnit(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         cfg = self.cfg
+        valid = [Signal(name=f"valid_{i}") for i in range(1, self.LATENCY)]
 
+        biased = Signal(signed(cfg.acc_bits + 1))
         product = Signal(signed(cfg.acc_bits + 1 + cfg.mult_bits + 1))
-        product_valid = Signal()
-        with m.If(self.en):
-            m.d.sync += [
-                product.eq((self.acc + self.bias) * self.mult),
-                product_valid.eq(self.in_valid),
-            ]
+        scaled = Signal(signed(len(product) + 1))
 
         rounding = Signal(unsigned(cfg.shift_max))
-        m.d.comb += rounding.eq(Mux(self.shift == 0, 0, (Const(1) << (self.shift - 1).as_unsigned())))
-        scaled = Signal(signed(len(product) + 1))
-        m.d.comb += scaled.eq((product + rounding) >> self.shift)
-
+        m.d.comb += rounding.eq(Mux(self.shift == 0, 0, Const(1) << (self.shift - 1).as_unsigned()))
         top = Signal(signed(cfg.act_bits + 2))
         bottom = Signal(signed(cfg.act_bits + 2))
         m.d.comb += [
-            top.eq(Mux(self.relu, (Const(1) << self.out_bits) - 1, (Const(1) << (self.out_bits - 1).as_unsigned()) - 1)),
+            top.eq(Mux(self.relu, (Const(1) << self.out_bits) - 1,
+                       (Const(1) << (self.out_bits - 1).as_unsigned()) - 1)),
             bottom.eq(Mux(self.relu, 0, -(Const(1) << (self.out_bits - 1).as_unsigned()))),
         ]
+
         with m.If(self.en):
-            m.d.sync += self.out_valid.eq(product_valid)
+            m.d.sync += [
+                valid[0].eq(self.in_valid),
+                *(later.eq(earlier) for earlier, later in zip(valid, valid[1:])),
+                self.out_valid.eq(valid[-1]),
+                biased.eq(self.acc + self.bias),
+                product.eq(biased * self.mult),
+                scaled.eq((product + rounding) >> self.shift),
+            ]
             with m.If(scaled > top):
                 m.d.sync += self.value.eq(top)
             with m.Elif(scaled < bottom):

@@ -66,3 +66,8 @@ def test_sim_gemm_runs_a_multi_tile_case_on_verilator(tmp_path):
     result = json.loads(out.read_text())
     assert result["bit_exact"] is True and result["tiles"] == 3 * 3
     assert result["cycles"] == result["formula_cycles"] > 0
+
+
+def test_synth_seed_count_is_validated(capsys):
+    assert main(["synth", "--seeds", "0", "--out", "unused"]) == 2
+    assert "--seeds: 0 is not allowed; expected an integer from 1 to 16" in capsys.readouterr().err
