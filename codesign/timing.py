@@ -4,7 +4,7 @@
 
     feed   K * D         one weight digit per cycle, D = ceil(max column bits / g) digits per reduction step
     flush  rows + cols - 2   zero digits push the last operands through the skew lines to PE(rows-1, cols-1)
-    drain  rows + 4      one row per cycle into the four-stage requantization pipeline (only when the tile emits)
+    drain  rows + 5      one row per cycle into the five-stage requantization pipeline (only when the tile emits)
 
 The RTL tests check that the measured count equals this formula for every tile they run, with no tolerance.
 """
@@ -12,7 +12,7 @@ The RTL tests check that the measured count equals this formula for every tile t
 from .config import HardwareConfig
 
 #: Pipeline stages of the requantization unit; `rtl_gen.requant_unit.RequantUnit` is built with this many.
-REQUANT_LATENCY = 4
+REQUANT_LATENCY = 5
 
 
 def fill_cycles(cfg: HardwareConfig) -> int:

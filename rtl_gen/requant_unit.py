@@ -9,11 +9,11 @@ from codesign.timing import REQUANT_LATENCY
 
 
 class RequantUnit(wiring.Component):
-    """``clamp(((acc + bias) * mult + round) >> shift)`` in four pipeline stages, stalled together by ``en``.
+    """``clamp(((acc + bias) * mult + round) >> shift)`` in five pipeline stages, stalled together by ``en``.
 
     One operation per stage, so the unit is never the array's critical path: (1) add the bias, (2) multiply (the
-    ``acc_bits`` x ``mult_bits`` product maps to DSP blocks), (3) add the rounding constant ``2**(shift - 1)`` and
-    shift arithmetically (round half up), (4) clamp to ``[0, 2**out_bits - 1]`` with ``relu`` and to
+    ``acc_bits`` x ``mult_bits`` product maps to DSP blocks), (3) add the rounding constant ``2**(shift - 1)``,
+    (4) shift arithmetically (so the rounding is half up), (5) clamp to ``[0, 2**out_bits - 1]`` with ``relu`` and to
     ``[-2**(out_bits - 1), 2**(out_bits - 1) - 1]`` without. The output is the two's-complement ``act_bits``-wide
     activation of the next layer. The drain is not on the throughput path (one row per cycle either way), so the
     stages cost only their latency, which `codesign.timing` counts.
@@ -24,7 +24,7 @@ class RequantUnit(wiring.Component):
         acc         In   signed(acc_bits)
         bias        In   signed(acc_bits)      per-channel parameters, held for the whole tile
         mult        In   mult_bits
-        shift       In   shift_bits
+        shift       In   shift_bits            (these three are registered: set them a cycle before the data)
         relu        In   1
         out_bits    In   bits of act_bits
         out_valid   Out  1                     ``LATENCY`` enabled cycles after ``in_valid``
@@ -55,13 +55,17 @@ class RequantUnit(wiring.Component):
 
         biased = Signal(signed(cfg.acc_bits + 1))
         product = Signal(signed(cfg.acc_bits + 1 + cfg.mult_bits + 1))
-        scaled = Signal(signed(len(product) + 1))
+        rounded = Signal(signed(len(product) + 1))
+        scaled = Signal.like(rounded)
 
+        # Per-tile constants, registered: they change only with the command, long before the drain.
         rounding = Signal(unsigned(cfg.shift_max))
-        m.d.comb += rounding.eq(Mux(self.shift == 0, 0, Const(1) << (self.shift - 1).as_unsigned()))
+        shift = Signal.like(self.shift)
         top = Signal(signed(cfg.act_bits + 2))
         bottom = Signal(signed(cfg.act_bits + 2))
-        m.d.comb += [
+        m.d.sync += [
+            rounding.eq(Mux(self.shift == 0, 0, Const(1) << (self.shift - 1).as_unsigned())),
+            shift.eq(self.shift),
             top.eq(Mux(self.relu, (Const(1) << self.out_bits) - 1,
                        (Const(1) << (self.out_bits - 1).as_unsigned()) - 1)),
             bottom.eq(Mux(self.relu, 0, -(Const(1) << (self.out_bits - 1).as_unsigned()))),
@@ -74,7 +78,8 @@ class RequantUnit(wiring.Component):
                 self.out_valid.eq(valid[-1]),
                 biased.eq(self.acc + self.bias),
                 product.eq(biased * self.mult),
-                scaled.eq((product + rounding) >> self.shift),
+                rounded.eq(product + rounding),
+                scaled.eq(rounded >> shift),
             ]
             with m.If(scaled > top):
                 m.d.sync += self.value.eq(top)
