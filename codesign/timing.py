@@ -3,7 +3,8 @@
 `ArrayCore` runs a tile in three phases after its command handshake:
 
     feed   K * D         one weight digit per cycle, D = ceil(max column bits / g) digits per reduction step
-    flush  rows + cols - 2   zero digits push the last operands through the skew lines to PE(rows-1, cols-1)
+    flush  rows + cols - 1   the feed register's last beat, then zero digits that push it through the skew
+                             lines to PE(rows-1, cols-1)
     drain  rows + 5      one row per cycle into the five-stage requantization pipeline (only when the tile emits)
 
 The RTL tests check that the measured count equals this formula for every tile they run, with no tolerance.
@@ -16,7 +17,7 @@ REQUANT_LATENCY = 5
 
 
 def fill_cycles(cfg: HardwareConfig) -> int:
-    return cfg.rows + cfg.cols - 2
+    return cfg.rows + cfg.cols - 1
 
 
 def drain_cycles(cfg: HardwareConfig) -> int:

@@ -10,6 +10,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from codesign.config import HardwareConfig
+from codesign.timing import fill_cycles
 
 from .requant_unit import RequantUnit
 from .systolic_array import SystolicArray
@@ -81,6 +82,14 @@ class ArrayCore(wiring.Component):
         digit = Signal(digits_shape)                  # digit index j within the step
         clear_pending = Signal()
         flush_left = Signal(range(cfg.rows + cfg.cols))
+        # The feed register: operands for the array, one cycle after the streams. It keeps the sequencer's
+        # counters and the per-column sign extension out of PE(0, 0)'s multiply-accumulate path.
+        feed_act = Signal.like(array.act)
+        feed_digits = Signal.like(array.digits)
+        feed_first = Signal()
+        feed_msb = Signal()
+        feed_clr = Signal()
+        feed_step = Signal()                          # the array takes one step with the registered operands
         issue_row = Signal(range(cfg.rows + 1))
         out_row = Signal(range(cfg.rows + 1))
         counter = Signal(32)
@@ -93,7 +102,7 @@ class ArrayCore(wiring.Component):
         go = Signal()
         for r in range(cfg.rows):
             raw = self.act.payload[r]
-            m.d.comb += array.act[r].eq(Mux(cmd.act_signed, raw.as_signed(), raw))
+            m.d.sync += feed_act[r].eq(Mux(cmd.act_signed, raw.as_signed(), raw))
         for c in range(cfg.cols):
             raw = self.wgt.payload[c]
             top = col_top_bits[c]
@@ -101,13 +110,13 @@ class ArrayCore(wiring.Component):
             sign = Signal(name=f"top_sign_{c}")
             m.d.comb += [mask.eq((Const(1, g + 1) << top) - 1), sign.eq(raw.bit_select((top - 1).as_unsigned(), 1))]
             with m.If(digit < col_digits[c] - 1):
-                m.d.comb += array.digits[c].eq(raw)
+                m.d.sync += feed_digits[c].eq(raw)
             with m.Elif(digit == col_digits[c] - 1):
-                m.d.comb += array.digits[c].eq((raw & mask) | Mux(sign, ~mask, 0))
+                m.d.sync += feed_digits[c].eq((raw & mask) | Mux(sign, ~mask, 0))
                 with m.If(go):
                     m.d.sync += col_sign[c].eq(sign)
             with m.Else():
-                m.d.comb += array.digits[c].eq(Mux(col_sign[c], (1 << g) - 1, 0))
+                m.d.sync += feed_digits[c].eq(Mux(col_sign[c], (1 << g) - 1, 0))
 
         # ---- drain: rows leave through the requantization units, one row per cycle
         pipe_en = self.out.ready | ~self.out.valid
@@ -123,6 +132,15 @@ class ArrayCore(wiring.Component):
                 self.out.payload[c].eq(unit.value),
             ]
         m.d.comb += self.out.valid.eq(requant[0].out_valid)
+
+        m.d.comb += [
+            array.en.eq(feed_step),
+            array.clr.eq(feed_clr & feed_step),
+            array.act.eq(feed_act),
+            array.digits.eq(feed_digits),
+            array.first.eq(feed_first),
+            array.msb.eq(feed_msb),
+        ]
 
         def finish():
             m.d.sync += self.cycles.eq(counter + 1)
@@ -158,26 +176,30 @@ class ArrayCore(wiring.Component):
                     go.eq(self.wgt.valid & (self.act.valid | ~first)),
                     self.wgt.ready.eq(go),
                     self.act.ready.eq(go & first),
-                    array.en.eq(go),
-                    array.clr.eq(clear_pending),
-                    array.first.eq(first),
-                    array.msb.eq(last_digit),
+                ]
+                m.d.sync += [
+                    feed_step.eq(go),
+                    feed_clr.eq(clear_pending),
+                    feed_first.eq(first),
+                    feed_msb.eq(last_digit),
                 ]
                 with m.If(go):
                     m.d.sync += [clear_pending.eq(0), digit.eq(digit + 1)]
                     with m.If(last_digit):
                         m.d.sync += [digit.eq(0), step.eq(step + 1)]
                         with m.If(step == cmd.k - 1):
-                            m.d.sync += flush_left.eq(cfg.rows + cfg.cols - 2)
-                            if cfg.rows + cfg.cols - 2 > 0:
-                                m.next = "FLUSH"
-                            else:
-                                after_flush()
+                            m.d.sync += flush_left.eq(fill_cycles(cfg))
+                            m.next = "FLUSH"
 
             with m.State("FLUSH"):
                 # Zero digits push the last operands through the skew lines to the far corner.
-                m.d.comb += [array.en.eq(1), array.digits.eq(0), array.first.eq(0), array.msb.eq(0)]
-                m.d.sync += flush_left.eq(flush_left - 1)
+                # The array steps on the last beat, then on zero digits that push it through the skew lines to the
+                # far corner; the last flush cycle latches no step, so the array is idle when the drain starts.
+                m.d.sync += [
+                    flush_left.eq(flush_left - 1),
+                    feed_step.eq(flush_left != 1), feed_clr.eq(0), feed_digits.eq(0), feed_first.eq(0),
+                    feed_msb.eq(0),
+                ]
                 with m.If(flush_left == 1):
                     after_flush()
 
