@@ -5,7 +5,7 @@ vectors, and (when the command asks for it) ``rows`` output vectors. Cycles from
 output are exactly `codesign.timing.tile_cycles`; the cost model is built on that formula.
 """
 
-from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 

@@ -29,9 +29,8 @@ from codesign.io import atomic_write_json
 from rtl_gen.array_core import ArrayCore
 from rtl_gen.emit import to_verilog
 
-from .runner import build
 from .tb_tiles import CLOCK_NS
-from .tile_runner import TOP, harness_for, run_tiles
+from .tile_runner import model_for, run_tiles
 from .tiles import encode, expected, expected_cycles, random_tile
 
 VERILOG_CONFIG = HardwareConfig(rows=16, cols=16)
@@ -130,9 +129,8 @@ def _check(cfg: HardwareConfig, tiles: list, results: list) -> tuple[bool, bool]
 
 def _sim_round(cfg: HardwareConfig, tiles: list, build_root: Path, log: Path) -> dict:
     """One timed ``run_tiles`` of ``tiles``, its wall time split into parts (see `bench_verilator`), and its check."""
-    harness = harness_for(cfg, tiles)
     with _output_to(log):
-        _, lookup = _timed(build, harness, TOP, "verilator", build_root)
+        _, lookup = _timed(model_for, cfg, tiles, "verilator", build_root)
         _, encoding = _timed(lambda: [encode(cfg, t) for t in tiles])
         results, wall = _timed(run_tiles, cfg, tiles, build_root=build_root)
     sim_ns, in_test = _test_time(log)
@@ -153,7 +151,7 @@ def _sim_round(cfg: HardwareConfig, tiles: list, build_root: Path, log: Path) ->
 def bench_verilator(cfg: HardwareConfig, build_root: Path, log: Path) -> dict:
     """Array cycles per second of `TileHarness` on Verilator over a batch of random K=`SIM_K` 8-bit tiles.
 
-    The wall time of ``run_tiles`` is split into: re-emitting the harness Verilog to find the cached build, encoding
+    The wall time of ``run_tiles`` is split into: finding the cached build, encoding
     the tiles in Python (both timed on their own, just before the run), the cocotb test itself (its real time, from
     cocotb's summary: loading each tile's words through VPI and simulating), and the remainder, the start-up and
     teardown of the simulation process. Each figure is the median of `SIM_REPEATS` runs; every run is checked.
@@ -163,7 +161,7 @@ def bench_verilator(cfg: HardwareConfig, build_root: Path, log: Path) -> dict:
 
     with _output_to(log):
         start = time.time()
-        model, build_seconds = _timed(build, harness_for(cfg, tiles), TOP, "verilator", build_root)
+        model, build_seconds = _timed(model_for, cfg, tiles, "verilator", build_root)
     cached = (model.build_dir / "built.json").stat().st_mtime < start
     rounds = [_sim_round(cfg, tiles, build_root, log) for _ in range(SIM_REPEATS)]
 
@@ -248,7 +246,8 @@ def bench_synthesis(out_dir: Path, fmax: bool) -> dict:
 
 
 def _synth_line(run: dict) -> str:
-    return (f"{run['luts']} LUTs, {run['ffs']} FFs, {run['cells']} cells, {run['fmax_mhz']} MHz on {run['device']} "
+    fmax = "" if run["fmax_mhz"] is None else f", {run['fmax_mhz']} MHz"
+    return (f"{run['luts']} LUTs, {run['ffs']} FFs, {run['cells']} cells{fmax} on {run['device']} "
             f"({run['wall_seconds']:.0f} s)")
 
 
@@ -304,10 +303,13 @@ def main(argv: list[str] | None = None) -> int:
         # First: its first call must be the process's first Verilog conversion.
         "verilog_generation": bench_verilog_generation(),
     }
+    # The report is rewritten after each section, so an interrupted run keeps the figures it has.
+    atomic_write_json(args.out, report)
     report["verilator_throughput"] = bench_verilator_configs(args.build_dir / "sim")
+    atomic_write_json(args.out, report)
     if not args.skip_synth:
         report["synthesis"] = bench_synthesis(args.build_dir / "synth", fmax=args.fmax)
-    atomic_write_json(args.out, report)
+        atomic_write_json(args.out, report)
 
     print(summary(report))
     print(f"report: {args.out}")

