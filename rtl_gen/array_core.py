@@ -5,7 +5,7 @@ vectors, and (when the command asks for it) ``rows`` output vectors. Cycles from
 output are exactly `codesign.timing.tile_cycles`; the cost model is built on that formula.
 """
 
-from amaranth.hdl import Const, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Array, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -123,7 +123,9 @@ class ArrayCore(wiring.Component):
         for c, unit in enumerate(requant):
             m.d.comb += [
                 unit.en.eq(pipe_en),
-                unit.acc.eq(array.acc[issue_row][c]),
+                # A row multiplexer per column: indexing the whole array by row (acc[issue_row]) would make one
+                # rows*cols*acc_bits-wide shifter that every column then slices.
+                unit.acc.eq(Array(array.acc[r][c] for r in range(cfg.rows))[issue_row]),
                 unit.bias.eq(cmd.bias[c]),
                 unit.mult.eq(cmd.mult[c]),
                 unit.shift.eq(cmd.shift[c]),
