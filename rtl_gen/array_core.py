@@ -96,7 +96,7 @@ class ArrayCore(wiring.Component):
 
         new_col_digits = [(self.cmd.payload.col_bits[c] + (g - 1)) >> log2_g for c in range(cfg.cols)]
 
-        # ---- operands for the array in the FEED state
+        # ---- the feed register, loaded from the streams (it steps the array only in FEED and FLUSH)
         first = digit == 0
         last_digit = digit == digits - 1
         go = Signal()
