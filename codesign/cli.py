@@ -44,11 +44,11 @@ def cmd_synth(args) -> int:
 
     if not 1 <= args.seeds <= 16:
         raise InputError("--seeds", args.seeds, "an integer from 1 to 16")
+    seeds = tuple(range(1, args.seeds + 1))
     if args.pe_table:
-        synth.write_pe_table(args.pe_table, seeds=tuple(range(1, args.seeds + 1)))
+        synth.write_pe_table(args.pe_table, seeds=seeds)
         print(f"wrote {args.pe_table}")
         return 0
-    seeds = tuple(range(1, args.seeds + 1))
     report = synth.synthesize_config(_config(args), Path(args.out), family=args.family, seeds=seeds)
     print(json.dumps({k: report[k] for k in ("device", "cells", "luts", "ffs", "fmax_mhz") if k in report}))
     return 0
