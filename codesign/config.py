@@ -33,8 +33,9 @@ class HardwareConfig:
         possible sum of ``max_k`` products; the config is refused otherwise. Requantization multiplies by an unsigned
         ``mult_bits``-bit integer and shifts right by up to ``acc_bits + mult_bits``.
     Memory
-        Buffer sizes are in bytes, per buffer (each is double-buffered, so one half holds a tile being loaded while
-        the other is being computed on); ``axi_data_bits`` is the width of the AXI4 memory bus.
+        Buffer sizes are in bytes, per buffer. Programs double-buffer them (one half holds a tile being loaded while
+        the other is computed on; the controller's dependency tokens order the two). The parameter buffer holds the
+        per-channel requantization records. ``axi_data_bits`` is the width of the AXI4 memory bus.
     """
 
     # ---- PE array
@@ -51,6 +52,7 @@ class HardwareConfig:
     act_buf_bytes: int = 16384
     wgt_buf_bytes: int = 16384
     out_buf_bytes: int = 8192
+    param_buf_bytes: int = 4096
     axi_data_bits: int = 64
 
     def __post_init__(self) -> None:
@@ -65,7 +67,8 @@ class HardwareConfig:
         if self.digit_bits not in DIGIT_BITS:
             raise InputError("digit_bits", self.digit_bits, f"one of {list(DIGIT_BITS)}")
         _check_range("max_k", self.max_k, 1, 1 << 20)
-        _check_range("mult_bits", self.mult_bits, 1, 24)
+        # 16: the width of the multiplier field in the ISA's per-channel parameter record (codesign.isa).
+        _check_range("mult_bits", self.mult_bits, 1, 16)
         _check_range("acc_bits", self.acc_bits, 2, 40)
         need = self.acc_bits_needed(self.act_bits, self.weight_bits_max, self.max_k)
         if self.acc_bits < need:
@@ -78,11 +81,11 @@ class HardwareConfig:
             raise InputError("mult_bits", self.mult_bits, f"at most {56 - self.acc_bits} with acc_bits={self.acc_bits}")
         if self.axi_data_bits not in AXI_DATA_BITS:
             raise InputError("axi_data_bits", self.axi_data_bits, f"one of {list(AXI_DATA_BITS)}")
-        for name in ("act_buf_bytes", "wgt_buf_bytes", "out_buf_bytes"):
+        for name, largest in (("act_buf_bytes", 1 << 24), ("wgt_buf_bytes", 1 << 24), ("out_buf_bytes", 1 << 24),
+                              ("param_buf_bytes", 1 << 16)):
             value = getattr(self, name)
-            _check_range(name, value, 256, 1 << 24)
-            if value & (value - 1):
-                raise InputError(name, value, "a power of two from 256 to 16777216")
+            if not 256 <= value <= largest or value & (value - 1):
+                raise InputError(name, value, f"a power of two from 256 to {largest}")
 
     # ---- derived quantities (read by the generator, the reference and the cost model alike)
     @staticmethod

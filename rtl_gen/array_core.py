@@ -161,7 +161,7 @@ class ArrayCore(wiring.Component):
                 with m.If(self.cmd.valid):
                     m.d.sync += [
                         cmd.eq(self.cmd.payload),
-                        digits.eq(_maximum(new_col_digits)),
+                        digits.eq(maximum(new_col_digits)),
                         step.eq(0), digit.eq(0),
                         clear_pending.eq(~self.cmd.payload.accumulate),
                         counter.eq(0),
@@ -222,7 +222,7 @@ class ArrayCore(wiring.Component):
         return m
 
 
-def _maximum(values):
+def maximum(values):
     """Balanced tree of comparisons: log2(n) levels instead of a chain of n."""
     values = list(values)
     while len(values) > 1:

@@ -6,6 +6,7 @@ from importlib.metadata import version
 from pathlib import Path
 
 from amaranth.back import verilog
+from amaranth.hdl._ir import PortDirection
 from amaranth.lib import wiring
 
 import codesign
@@ -26,21 +27,27 @@ def to_verilog(component: wiring.Component, name: str, *, icarus: bool = False) 
     ``icarus`` adds the time-zero events that Icarus needs to evaluate combinational blocks (see above); the
     output for Verilator and synthesis is Amaranth's, untouched.
     """
-    text = verilog.convert(component, name=name, emit_src=False)
+    text = verilog.convert(component, name=name, emit_src=False, ports=_ports(component))
     if icarus:
         text = _ZERO_TIME_TRIGGER.sub(r"\1reg \2 = 0;\n\1initial #0 \2 = 1;", text)
     return text
 
 
-def port_list(component: wiring.Component) -> list[dict]:
-    """The Verilog ports of ``component``: name (as Amaranth flattens it), direction and width."""
-    ports = []
+def _ports(component: wiring.Component) -> dict:
+    """Verilog port name -> (signal, direction). Amaranth joins a member's path with ``__``; a component whose
+    ``port_separator`` says otherwise (the accelerator: ``m_axi_araddr``, as vendor tools expect) gets its own."""
+    separator = getattr(component, "port_separator", "__")
+    ports = {}
     for path, member, value in component.signature.flatten(component):
-        ports.append({
-            "name": "__".join(map(str, path)),
-            "direction": "input" if member.flow == wiring.In else "output",
-            "width": len(value.as_value() if hasattr(value, "as_value") else value),
-        })
+        direction = PortDirection.Input if member.flow == wiring.In else PortDirection.Output
+        ports[separator.join(map(str, path))] = (value.as_value() if hasattr(value, "as_value") else value, direction)
+    return ports
+
+
+def port_list(component: wiring.Component) -> list[dict]:
+    """The Verilog ports of ``component``: name, direction and width."""
+    ports = [{"name": name, "direction": "input" if direction == PortDirection.Input else "output", "width": len(value)}
+             for name, (value, direction) in _ports(component).items()]
     return ports + [{"name": "clk", "direction": "input", "width": 1}, {"name": "rst", "direction": "input", "width": 1}]
 
 

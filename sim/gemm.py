@@ -12,6 +12,8 @@ from codesign.config import HardwareConfig
 from codesign.errors import InputError
 from codesign.reference import Requant, gemm_requant
 
+from .gemm_program import GemmProgram, build_gemm_program
+from .system_runner import run_session
 from .tile_runner import run_tiles
 from .tiles import Tile, expected_cycles
 
@@ -90,3 +92,52 @@ def run_gemm(cfg: HardwareConfig, m: int, k: int, n: int, bits: np.ndarray, *, s
         "stall": stall,
         "config": cfg.to_dict(),
     }
+
+
+def gemm_job(program: GemmProgram, *, latency: int = 0, backpressure: float = 0.0, seed: int = 0,
+             timeout_cycles: int | None = None) -> dict:
+    """A `sim.tb_system` job that loads ``program`` and its operands into DRAM, runs it and reads C back."""
+    if timeout_cycles is None:
+        moved = sum(len(blob) for _, blob in program.memory)
+        timeout_cycles = 4 * program.compute_cycles + (latency + 4) * moved + 10_000
+    return {
+        "memory": {"latency": latency, "backpressure": backpressure, "seed": seed},
+        "steps": [*({"op": "write", "addr": addr, "data": blob.hex()} for addr, blob in program.memory),
+                  {"op": "run", "prog_addr": program.prog_addr, "length": len(program.commands),
+                   "timeout_cycles": timeout_cycles},
+                  {"op": "read", "addr": program.out_addr, "bytes": program.out_bytes}],
+    }
+
+
+def check_gemm_job(program: GemmProgram, want: np.ndarray, outputs: list) -> dict:
+    """The figures of one finished `gemm_job`: bit-exactness against ``want`` and the performance counters."""
+    run, blob = outputs[-2], bytes.fromhex(outputs[-1])
+    got = program.decode_c(blob)
+    mismatches = int(np.count_nonzero(got != want))
+    counters = run["counters"]
+    return {
+        "bit_exact": mismatches == 0 and run["error"] == "NONE" and not run["timed_out"],
+        "mismatches": mismatches,
+        "error": run["error"],
+        "timed_out": run["timed_out"],
+        "cycles": counters["cycles"],
+        "compute_cycles": counters["compute_cycles"],
+        "stall_cycles": counters["stall_cycles"],
+        "bytes_read": counters["bytes_read"],
+        "bytes_written": counters["bytes_written"],
+        "array_cycles_formula": program.compute_cycles,
+        "commands": len(program.commands),
+    }
+
+
+def run_gemm_system(cfg: HardwareConfig, m: int, k: int, n: int, bits: np.ndarray, *, seed: int = 0,
+                    simulator: str = "verilator", latency: int = 0, backpressure: float = 0.0) -> dict:
+    """`codesign sim gemm --system`: the GEMM as a program on the whole accelerator, from simulated DRAM."""
+    rng = np.random.default_rng(seed)
+    a, w, requant = random_gemm(cfg, m, k, n, bits, rng)
+    want = gemm_requant(cfg, a, w, bits, requant, act_signed=False)
+    program = build_gemm_program(cfg, a, w, bits, requant)
+    outputs = run_session(cfg, [gemm_job(program, latency=latency, backpressure=backpressure, seed=seed)],
+                          simulator=simulator)[0]
+    return {**check_gemm_job(program, want, outputs), "m": m, "k": k, "n": n, "bits": bits.tolist(), "seed": seed,
+            "latency": latency, "backpressure": backpressure, "simulator": simulator, "config": cfg.to_dict()}

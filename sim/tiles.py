@@ -52,7 +52,6 @@ def digits_of(cfg: HardwareConfig, tile: Tile) -> int:
 
 def encode(cfg: HardwareConfig, tile: Tile) -> EncodedTile:
     """The tile command and the payload words of the ``act`` and ``wgt`` streams."""
-    g = cfg.digit_bits
     rq = tile.requant
     command = command_layout(cfg).const({
         "k": tile.k,
@@ -69,17 +68,26 @@ def encode(cfg: HardwareConfig, tile: Tile) -> EncodedTile:
 
     act_words = pack_lanes(tile.a.T, cfg.act_bits)                       # word k: A[:, k], row r in lane r
 
-    d = digits_of(cfg, tile)
-    bits = np.asarray(tile.w_bits, dtype=np.int64)
-    packed = tile.w & ((np.int64(1) << bits) - 1)                     # each weight in its own width, K x cols
-    if tile.filler_seed is not None:
-        rng = np.random.default_rng(tile.filler_seed)
+    wgt_words = digit_planes(cfg, tile.w, tile.w_bits, digits_of(cfg, tile), tile.filler_seed)
+    return EncodedTile(command, act_words, wgt_words)
+
+
+def digit_planes(cfg: HardwareConfig, w: np.ndarray, w_bits, d: int, filler_seed: int | None = None) -> list[int]:
+    """K x cols weights as K * D words of ``cols`` g-bit digits: word k * D + j holds digit j of W[k, :].
+
+    With ``filler_seed`` the bits above each column's own width are random: memory holds weights packed by their
+    own width, and the core must ignore whatever lies above.
+    """
+    g = cfg.digit_bits
+    bits = np.asarray(w_bits, dtype=np.int64)
+    packed = np.asarray(w, dtype=np.int64) & ((np.int64(1) << bits) - 1)   # each weight in its own width
+    if filler_seed is not None:
+        rng = np.random.default_rng(filler_seed)
         filler = rng.integers(0, 1 << min(62, d * g), size=packed.shape, dtype=np.int64)
-        packed = packed | (filler & ~((np.int64(1) << bits) - 1))      # garbage above each column's width
+        packed = packed | (filler & ~((np.int64(1) << bits) - 1))
     digit_shifts = g * np.arange(d, dtype=np.int64)
     digits = (packed[:, None, :] >> digit_shifts[None, :, None]) & ((1 << g) - 1)   # K x D x cols
-    wgt_words = pack_lanes(digits.reshape(tile.k * d, cfg.cols), g)    # word k * D + j: digit j of W[k, :]
-    return EncodedTile(command, act_words, wgt_words)
+    return pack_lanes(digits.reshape(packed.shape[0] * d, packed.shape[1]), g)
 
 
 def pack_lanes(values: np.ndarray, width: int) -> list[int]:

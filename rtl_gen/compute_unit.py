@@ -1,0 +1,157 @@
+"""`ComputeUnit`: runs COMPUTE commands on the `ArrayCore`, operands streamed from the buffers."""
+
+from amaranth.hdl import Module, Signal
+from amaranth.lib import stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from codesign import isa
+from codesign.config import HardwareConfig
+from codesign.csr import Error
+
+from . import commands
+from .array_core import ArrayCore, maximum
+from .dependency import acquire, dependency_members, release, take
+from .word_reader import WordReader
+
+
+def _addr_bits(size: int) -> int:
+    return (size - 1).bit_length()
+
+
+class ComputeUnit(wiring.Component):
+    """One tile per command: read the column tile's parameter word, check it, then run the `ArrayCore` with K
+    activation words and K * D weight digit planes streamed from the buffers, and write the ``rows`` requantized
+    output words (with ``emit``) to the output buffer.
+
+    Ports
+        cmd         In   stream of 128-bit commands
+        act_*, wgt_*, param_*   the read ports of those buffers (``*_addr``, ``*_en`` out, ``*_data`` in)
+        out_addr, out_data, out_en   Out   the output buffer's write port
+        array_busy  Out  1   the array is running a tile (the compute-active counter counts these cycles)
+        stalled     Out  1   a command waits for a token (its data is not loaded, or its output half not stored)
+        error       Out  bits of `Error`   a parameter record or the weight range is bad (one-cycle pulse)
+        idle        Out  1
+        + the dependency ports
+    """
+
+    def __init__(self, cfg: HardwareConfig):
+        self.cfg = cfg
+        self.words = words = isa.word_bytes(cfg)
+        super().__init__({
+            "cmd": In(stream.Signature(isa.COMMAND_BITS)),
+            "act_addr": Out(_addr_bits(cfg.act_buf_bytes)), "act_en": Out(1), "act_data": In(words.act * 8),
+            "wgt_addr": Out(_addr_bits(cfg.wgt_buf_bytes)), "wgt_en": Out(1), "wgt_data": In(words.wgt * 8),
+            "param_addr": Out(_addr_bits(cfg.param_buf_bytes)), "param_en": Out(1),
+            "param_data": In(words.param * 8),
+            "out_addr": Out(_addr_bits(cfg.out_buf_bytes)), "out_data": Out(words.out * 8), "out_en": Out(1),
+            "array_busy": Out(1), "stalled": Out(1), "error": Out(range(len(Error))), "idle": Out(1),
+            **dependency_members(),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg, words = self.cfg, self.words
+        g = cfg.digit_bits
+        m.submodules.core = core = ArrayCore(cfg)
+        m.submodules.act_reader = act_reader = WordReader(_addr_bits(cfg.act_buf_bytes), words.act)
+        m.submodules.wgt_reader = wgt_reader = WordReader(_addr_bits(cfg.wgt_buf_bytes), words.wgt)
+        for reader, prefix in ((act_reader, "act"), (wgt_reader, "wgt")):
+            m.d.comb += [getattr(self, f"{prefix}_addr").eq(reader.r_addr), getattr(self, f"{prefix}_en").eq(reader.r_en),
+                         reader.r_data.eq(getattr(self, f"{prefix}_data"))]
+        m.d.comb += [
+            core.act.valid.eq(act_reader.out.valid), core.act.payload.eq(act_reader.out.payload),
+            act_reader.out.ready.eq(core.act.ready),
+            core.wgt.valid.eq(wgt_reader.out.valid), core.wgt.payload.eq(wgt_reader.out.payload),
+            wgt_reader.out.ready.eq(core.wgt.ready),
+            self.array_busy.eq(core.busy),
+        ]
+
+        cmd = Signal(commands.COMPUTE)
+        # ---- the parameter word: one 8-byte record per column (see codesign.isa)
+        records = [self.param_data.word_select(c, 64) for c in range(cfg.cols)]
+        bias = [r[0:32].as_signed() for r in records]
+        mult = [r[32:48] for r in records]
+        shift = [r[48:56] for r in records]
+        bits = [r[56:64] for r in records]
+        bad = []
+        for c in range(cfg.cols):
+            bad += [bits[c] == 0, bits[c] > cfg.weight_bits_max, shift[c] > cfg.shift_max]
+            if cfg.mult_bits < 16:
+                bad.append(mult[c] >> cfg.mult_bits != 0)
+            if cfg.acc_bits < 32:
+                limit = 1 << (cfg.acc_bits - 1)
+                bad += [bias[c] < -limit, bias[c] >= limit]
+        params_bad = Signal()
+        m.d.comb += params_bad.eq(_any(bad))
+        digits = Signal(range(cfg.digits_max + 1))
+        m.d.comb += digits.eq(maximum((b + (g - 1)) >> (g.bit_length() - 1) for b in bits))
+        wgt_words = Signal(32)
+        m.d.sync += wgt_words.eq(cmd.k * digits)        # registered in PARAM, used in CHECK
+
+        payload = core.cmd.payload
+        out_row = Signal(range(cfg.rows + 1))
+        m.d.comb += [
+            self.out_data.eq(core.out.payload),
+            self.out_en.eq(core.out.valid),
+            self.out_addr.eq(cmd.out_addr + out_row * words.out),
+            core.out.ready.eq(1),
+        ]
+        with m.If(core.out.valid):
+            m.d.sync += out_row.eq(out_row + 1)
+
+        with m.FSM():
+            with m.State("IDLE"):
+                m.d.comb += [self.cmd.ready.eq(1), self.idle.eq(1)]
+                with m.If(self.cmd.valid):
+                    m.d.sync += cmd.eq(self.cmd.payload)
+                    m.next = "WAIT"
+            with m.State("WAIT"):
+                ready = acquire(m, self, cmd)
+                m.d.comb += [self.param_addr.eq(cmd.param_addr), self.stalled.eq(~ready & ~self.halt)]
+                with m.If(self.halt):
+                    m.next = "IDLE"
+                with m.Elif(ready):
+                    take(m, self, cmd)
+                    m.d.comb += self.param_en.eq(1)
+                    m.next = "PARAM"
+            with m.State("PARAM"):
+                # The parameter word arrives now: latch it into the array command.
+                m.d.sync += [
+                    payload.k.eq(cmd.k), payload.act_signed.eq(cmd.act_signed),
+                    payload.accumulate.eq(cmd.accumulate), payload.emit.eq(cmd.emit), payload.relu.eq(cmd.relu),
+                    payload.out_bits.eq(cmd.out_bits), out_row.eq(0),
+                ]
+                for c in range(cfg.cols):
+                    m.d.sync += [payload.col_bits[c].eq(bits[c]), payload.bias[c].eq(bias[c]),
+                                 payload.mult[c].eq(mult[c]), payload.shift[c].eq(shift[c])]
+                with m.If(params_bad):
+                    m.d.comb += self.error.eq(Error.BAD_FIELD)
+                    m.next = "IDLE"
+                with m.Else():
+                    m.next = "CHECK"
+            with m.State("CHECK"):
+                with m.If(cmd.wgt_addr + wgt_words * words.wgt > cfg.wgt_buf_bytes):
+                    m.d.comb += self.error.eq(Error.BUFFER_RANGE)
+                    m.next = "IDLE"
+                with m.Else():
+                    m.d.comb += [
+                        act_reader.start.eq(1), act_reader.addr.eq(cmd.act_addr), act_reader.count.eq(cmd.k),
+                        wgt_reader.start.eq(1), wgt_reader.addr.eq(cmd.wgt_addr), wgt_reader.count.eq(wgt_words),
+                    ]
+                    m.next = "ISSUE"
+            with m.State("ISSUE"):
+                m.d.comb += core.cmd.valid.eq(1)
+                with m.If(core.cmd.ready):
+                    m.next = "RUN"
+            with m.State("RUN"):
+                with m.If(~core.busy & ~act_reader.busy & ~wgt_reader.busy):
+                    release(m, self, cmd)
+                    m.next = "IDLE"
+        return m
+
+
+def _any(conditions):
+    result = 0
+    for c in conditions:
+        result = result | c
+    return result

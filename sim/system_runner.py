@@ -1,0 +1,37 @@
+"""Build the whole `Accelerator` for a configuration and replay host sessions on it (`sim.tb_system`)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tempfile
+from pathlib import Path
+
+import codesign
+import rtl_gen
+from codesign.config import HardwareConfig
+
+from .runner import DEFAULT_BUILD_ROOT, Model, build, source_fingerprint
+
+TOP = "accelerator"
+
+
+def model_for(cfg: HardwareConfig, simulator: str = "verilator", build_root: Path = DEFAULT_BUILD_ROOT) -> Model:
+    from rtl_gen.accelerator import Accelerator
+
+    key = hashlib.sha256(json.dumps({
+        "config": cfg.to_dict(), "sources": source_fingerprint(rtl_gen, codesign),
+    }, sort_keys=True).encode()).hexdigest()
+    return build(lambda: Accelerator(cfg), TOP, simulator, build_root, key=key)
+
+
+def run_session(cfg: HardwareConfig, jobs: list[dict], *, simulator: str = "verilator",
+                build_root: Path = DEFAULT_BUILD_ROOT) -> list[list]:
+    """Run ``jobs`` (see `sim.tb_system`) in one simulation; return each job's step outputs."""
+    model = model_for(cfg, simulator, build_root)
+    with tempfile.TemporaryDirectory(dir=model.build_dir, prefix="jobs_") as tmp:
+        jobs_path, results_path = Path(tmp) / "jobs.json", Path(tmp) / "results.json"
+        jobs_path.write_text(json.dumps(jobs))
+        model.run("sim.tb_system", {"CODESIGN_SYSTEM_JOBS": str(jobs_path),
+                                    "CODESIGN_SYSTEM_RESULTS": str(results_path)})
+        return json.loads(results_path.read_text())
