@@ -59,11 +59,32 @@ def cmd_sim_gemm(args) -> int:
 
     cfg = _config(args)
     bits = parse_bits(args.bits, args.n, cfg)
-    result = run_gemm(cfg, args.m, args.k, args.n, bits, seed=args.seed, simulator=args.simulator, stall=args.stall)
+    if args.system:
+        from sim.gemm import run_gemm_system
+
+        if not 0 <= args.latency <= 10_000:
+            raise InputError("--latency", args.latency, "an integer from 0 to 10000 cycles")
+        result = run_gemm_system(cfg, args.m, args.k, args.n, bits, seed=args.seed, simulator=args.simulator,
+                                 latency=args.latency, backpressure=0.3 if args.stall else 0.0)
+        shown = ("bit_exact", "cycles", "compute_cycles", "stall_cycles", "bytes_read", "bytes_written")
+    else:
+        result = run_gemm(cfg, args.m, args.k, args.n, bits, seed=args.seed, simulator=args.simulator,
+                          stall=args.stall)
+        shown = ("bit_exact", "cycles", "formula_cycles", "tiles")
     if args.json:
         atomic_write_json(args.json, result)
-    print(json.dumps({k: result[k] for k in ("bit_exact", "cycles", "formula_cycles", "tiles")}))
+    print(json.dumps({k: result[k] for k in shown}))
     return 0 if result["bit_exact"] else 1
+
+
+def cmd_disasm(args) -> int:
+    from .isa import disassemble
+
+    path = Path(args.program)
+    if not path.is_file():
+        raise InputError("PROGRAM", str(path), "an existing binary program file (16-byte commands)")
+    sys.stdout.write(disassemble(path.read_bytes()))
+    return 0
 
 
 def _add_config(parser: argparse.ArgumentParser) -> None:
@@ -102,9 +123,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bits", required=True, help="weight bits: one value, or one per output channel (B1,B2,...)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--simulator", choices=("verilator", "icarus"), default="verilator")
-    p.add_argument("--stall", action="store_true", help="random backpressure on every stream")
+    p.add_argument("--stall", action="store_true",
+                   help="random backpressure on every stream (with --system: on every AXI channel)")
+    p.add_argument("--system", action="store_true",
+                   help="run it as a program on the whole accelerator (AXI DRAM model, host driver, counters)")
+    p.add_argument("--latency", type=int, default=0, help="with --system: memory latency in cycles (default 0)")
     p.add_argument("--json", metavar="OUT", help="write the result as JSON")
     p.set_defaults(handler=cmd_sim_gemm)
+
+    p = commands.add_parser("disasm", help="print an accelerator program (binary, 16-byte commands) readably")
+    p.add_argument("program", metavar="PROGRAM")
+    p.set_defaults(handler=cmd_disasm)
     return parser
 
 

@@ -14,6 +14,7 @@ from .config import HardwareConfig
 ID_VALUE = 0x43445341          # "CDSA", codesign systolic accelerator
 VERSION = 0x00010000           # major.minor in the high and low 16 bits
 ADDR_BITS = 8                  # register offsets 0x00 .. 0xFC
+ERROR_SHIFT = 8                # STATUS bits 8..15 hold the `Error` code
 
 
 class Error(enum.IntEnum):
@@ -37,7 +38,6 @@ class Control(enum.IntFlag):
 class Status(enum.IntFlag):
     BUSY = 1
     DONE = 2                   # set when a program ends (with or without an error), cleared by START
-    # bits 8..15: the `Error` code
 
 
 @dataclass(frozen=True)

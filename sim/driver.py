@@ -77,7 +77,7 @@ class Driver:
         await ClockCycles(self.dut.clk, 2)           # let DONE of a previous program clear
         finished = await self.wait(timeout_cycles)
         status = await self.read_reg("STATUS")
-        return RunResult(done=bool(status & Status.DONE), error=Error((status >> 8) & 0xFF),
+        return RunResult(done=bool(status & Status.DONE), error=Error((status >> csr.ERROR_SHIFT) & 0xFF),
                          error_pc=await self.read_reg("ERROR_PC"), timed_out=not finished,
                          counters=await self.counters())
 

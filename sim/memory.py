@@ -50,6 +50,8 @@ class Memory:
                     self.ram.write_if.w_channel, self.ram.write_if.b_channel)
         for i, channel in enumerate(channels):
             channel.set_pause_generator(pauses(backpressure, seed * 8 + i) if backpressure else None)
+            # Removing a generator leaves the channel in whatever pause state it last set: release it.
+            channel.pause = False if not backpressure else channel.pause
 
     def write(self, addr: int, data: bytes) -> None:
         self.ram.write(addr, data)

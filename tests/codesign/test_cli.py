@@ -19,7 +19,8 @@ def test_rtl_writes_verilog_and_manifest(tmp_path):
     hw.write_text(json.dumps({"rows": 2, "cols": 2, "digit_bits": 1}))
     assert main(["rtl", "--config", str(hw), "--out", str(tmp_path / "rtl")]) == 0
     manifest = json.loads((tmp_path / "rtl" / "manifest.json").read_text())
-    assert manifest["config"]["digit_bits"] == 1 and (tmp_path / "rtl" / "array_core.v").exists()
+    assert manifest["config"]["digit_bits"] == 1 and (tmp_path / "rtl" / "accelerator.v").exists()
+    assert (tmp_path / "rtl" / "accelerator.h").exists()
 
 
 @pytest.mark.parametrize("config, message", [
@@ -71,3 +72,40 @@ def test_sim_gemm_runs_a_multi_tile_case_on_verilator(tmp_path):
 def test_synth_seed_count_is_validated(capsys):
     assert main(["synth", "--seeds", "0", "--out", "unused"]) == 2
     assert "--seeds: 0 is not allowed; expected an integer from 1 to 16" in capsys.readouterr().err
+
+
+SYSTEM_HW = {"rows": 4, "cols": 4, "digit_bits": 2, "axi_data_bits": 128, "act_buf_bytes": 256,
+             "wgt_buf_bytes": 256, "out_buf_bytes": 256, "param_buf_bytes": 256}     # tests/sim/test_system's build
+
+
+def test_sim_gemm_system_runs_the_whole_accelerator(tmp_path, capsys):
+    hw = tmp_path / "hw.json"
+    hw.write_text(json.dumps(SYSTEM_HW))
+    out = tmp_path / "r.json"
+    argv = ["sim", "gemm", "--system", "--config", str(hw), "--m", "6", "--k", "50", "--n", "9", "--bits", "3",
+            "--latency", "30", "--stall", "--json", str(out)]
+    assert main(argv) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert set(printed) == {"bit_exact", "cycles", "compute_cycles", "stall_cycles", "bytes_read", "bytes_written"}
+    result = json.loads(out.read_text())
+    assert result["bit_exact"] is True and result["latency"] == 30
+    assert 0 < result["compute_cycles"] < result["cycles"] and result["bytes_written"] > 0
+
+
+def test_sim_gemm_system_latency_is_validated(capsys):
+    argv = ["sim", "gemm", "--system", "--m", "4", "--k", "8", "--n", "3", "--bits", "4", "--latency", "-1"]
+    assert main(argv) == 2
+    assert "--latency: -1 is not allowed" in capsys.readouterr().err
+
+
+def test_disasm_prints_a_program_and_refuses_a_missing_file(tmp_path, capsys):
+    from codesign import isa
+
+    program = tmp_path / "prog.bin"
+    program.write_bytes(isa.assemble([isa.Dma(opcode=isa.Opcode.LOAD_ACT, dram_addr=0x40, rows=1, row_bytes=64,
+                                              push_next=True), isa.Compute(k=3, pop_prev=True), isa.End()]))
+    assert main(["disasm", str(program)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("    0: LOAD_ACT") and "k=3" in lines[1] and lines[2].endswith("END")
+    assert main(["disasm", str(tmp_path / "missing.bin")]) == 2
+    assert "PROGRAM:" in capsys.readouterr().err

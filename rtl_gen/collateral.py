@@ -1,0 +1,107 @@
+"""Collateral that ships with the accelerator's Verilog: a C header, a FuseSoC core file and a datasheet.
+
+All three are rendered from `codesign.csr`, `codesign.isa` and the `HardwareConfig` the RTL is built from, so none of
+them is a second definition that could drift from the hardware.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import inspect
+import re
+from pathlib import Path
+
+from amaranth.lib import wiring
+
+import codesign
+import templates
+from codesign import csr, isa
+from codesign.config import HardwareConfig
+from codesign.io import atomic_write_text
+
+from . import emit   # module import, not `from .emit import`: emit imports this module to call write_collateral
+from .controller import COUNTER_BITS
+
+# The command class that `isa.decode` returns for an opcode -> the field table of that format.
+_FORMATS = {isa.Dma: ("DMA", isa.DMA_FIELDS), isa.Compute: ("COMPUTE", isa.COMPUTE_FIELDS),
+            isa.End: ("END", isa.HEADER_FIELDS)}
+_MEMBER_LINE = re.compile(r"^\s*(\w+)\s*=[^#]*#\s?(.*)$")
+
+
+def write_collateral(cfg: HardwareConfig, component: wiring.Component, top: str, out_dir: str | Path) -> list[Path]:
+    """Write ``<top>.h``, ``<top>.core`` and ``<top>.md`` for the accelerator ``component`` of ``cfg``, whose Verilog
+    is ``<top>.v`` in ``out_dir``; return their paths."""
+    context = _context(cfg, component, top)
+    out_dir = Path(out_dir)
+    return [atomic_write_text(out_dir / f"{top}.{suffix}", templates.render(template, **context))
+            for template, suffix in (("accelerator.h.j2", "h"), ("accelerator.core.j2", "core"),
+                                     ("datasheet.md.j2", "md"))]
+
+
+def _context(cfg: HardwareConfig, component: wiring.Component, top: str) -> dict:
+    registers = {r.name: r for r in csr.REGISTERS}
+    return {
+        "top": top,
+        "verilog": f"{top}.v",
+        "generator_version": codesign.__version__,
+        "cfg": cfg.to_dict(),
+        "digest": cfg.digest(),
+        "id_value": csr.ID_VALUE,
+        "csr_version": csr.VERSION,
+        "csr_doc": _body(csr.__doc__),
+        "registers": csr.REGISTERS,
+        "control": _members(csr.Control),
+        "status": _members(csr.Status),
+        "error_shift": csr.ERROR_SHIFT,
+        "error_doc": inspect.getdoc(csr.Error),
+        "errors": _members(csr.Error),
+        "config_values": csr.config_values(cfg),
+        "counter_bits": COUNTER_BITS,
+        "counters": [_counter(name, registers) for name in csr.COUNTERS],
+        "isa_doc": _body(isa.__doc__),
+        "command_bits": isa.COMMAND_BITS,
+        "command_bytes": isa.COMMAND_BYTES,
+        "opcodes": [{"name": op.name, "value": op.value, "format": _FORMATS[type(isa.decode(op))][0]}
+                    for op in isa.Opcode],
+        "header_fields": _layout(isa.HEADER_FIELDS),
+        "formats": [{"name": name, "fields": _layout(table),
+                     "opcodes": [op.name for op in isa.Opcode if type(isa.decode(op)) is cls]}
+                    for cls, (name, table) in _FORMATS.items()],
+        "word_bytes": dataclasses.asdict(isa.word_bytes(cfg)),
+        "param_record_bytes": isa.PARAM_RECORD_BYTES,
+        "ports": emit.port_list(component),
+    }
+
+
+def _counter(name: str, registers: dict[str, csr.Register]) -> dict:
+    lo, hi = registers[f"{name.upper()}_LO"], registers[f"{name.upper()}_HI"]
+    return {"name": name, "lo": lo.offset, "hi": hi.offset, "doc": lo.doc.removesuffix(" (lo word)")}
+
+
+def _body(docstring: str) -> str:
+    """A module docstring without its summary line: the reference text the datasheet quotes."""
+    return inspect.cleandoc(docstring).partition("\n\n")[2]
+
+
+def _layout(table: tuple[tuple[str, int], ...]) -> list[dict]:
+    """Name, LSB and width of each field of an `isa` field table (listed LSB first)."""
+    lsbs = [sum(width for _, width in table[:i]) for i in range(len(table))]
+    return [{"name": name, "lsb": lsb, "width": width} for (name, width), lsb in zip(table, lsbs)]
+
+
+def _members(enum_class: type[enum.Enum]) -> list[dict]:
+    """Name, value and source comment of each member. `codesign.csr` documents members with a trailing ``#``
+    comment, continued on comment-only lines that start in the same column; reading it from the source keeps the
+    header and the datasheet word for word with it."""
+    comments, member, column = {}, None, -1
+    for line in inspect.getsource(enum_class).splitlines():
+        match = _MEMBER_LINE.match(line)
+        if match and match[1] in enum_class.__members__:
+            member, column = match[1], line.index("#")
+            comments[member] = match[2].strip()
+        elif member and line.lstrip().startswith("#") and line.index("#") == column:
+            comments[member] += " " + line.strip().lstrip("#").strip()
+        else:
+            member = None
+    return [{"name": m.name, "value": m.value, "doc": comments.get(m.name, "")} for m in enum_class]
