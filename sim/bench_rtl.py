@@ -43,6 +43,15 @@ SIM_K = 256
 SIM_SEED = 2024
 SIM_REPEATS = 3
 
+# The whole accelerator: a compute-bound GEMM and a load-only stream, on the default buffers and 64-bit bus.
+SYSTEM_CONFIG = HardwareConfig(rows=8, cols=8, digit_bits=8)
+SYSTEM_GEMM = (256, 256, 256)
+SYSTEM_LATENCY = 20
+SYSTEM_STREAM_BYTES = 1 << 18
+SYSTEM_SEED = 2025
+TARGET_COMPUTE_SHARE = 0.85
+TARGET_STREAM_SHARE = 0.8
+
 SYNTH_SHAPES = ((4, 4), (8, 8))
 SYNTH_DIGIT_BITS = (1, 2, 8)
 
@@ -218,7 +227,69 @@ def _verilator_line(sim: dict) -> str:
             f"(build {sim['build_seconds']:.1f} s{', cached' if sim['build_cached'] else ''})")
 
 
-# ---- 3. Synthesis
+# ---- 3. The whole accelerator: utilization figures and simulation throughput
+
+def _stream_job(cfg: HardwareConfig, total: int, latency: int) -> dict:
+    """LOAD_ACT commands only, each filling half the activation buffer: how close loads come to the bus width."""
+    from codesign import isa
+
+    half = cfg.act_buf_bytes // 2
+    commands = [isa.Dma(opcode=isa.Opcode.LOAD_ACT, dram_addr=0x100000 + i * half, buf_addr=(i % 2) * half, rows=1,
+                        row_bytes=half) for i in range(total // half)] + [isa.End()]
+    program = isa.assemble(commands)
+    return {"memory": {"latency": latency},
+            "steps": [{"op": "write", "addr": 0x1000, "data": program.hex()},
+                      {"op": "run", "prog_addr": 0x1000, "length": len(commands), "timeout_cycles": 40 * total}]}
+
+
+def bench_system(build_root: Path) -> dict:
+    """A compute-bound GEMM (its array-busy share of the cycles) and a load-only stream (its bytes per cycle), each
+    one program on the whole accelerator with cocotbext-axi memory at ``SYSTEM_LATENCY`` cycles."""
+    from codesign.reference import gemm_requant
+
+    from .gemm import check_gemm_job, gemm_job, random_gemm
+    from .gemm_program import build_gemm_program
+    from .system_runner import model_for as system_model_for, run_session
+
+    cfg = SYSTEM_CONFIG
+    m, k, n = SYSTEM_GEMM
+    rng = np.random.default_rng(SYSTEM_SEED)
+    bits = np.full(n, cfg.weight_bits_max)
+    a, w, requant = random_gemm(cfg, m, k, n, bits, rng)
+    program = build_gemm_program(cfg, a, w, bits, requant)
+    want = gemm_requant(cfg, a, w, bits, requant, act_signed=False)
+    _, build_seconds = _timed(system_model_for, cfg, build_root=build_root)
+    jobs = [gemm_job(program, latency=SYSTEM_LATENCY), _stream_job(cfg, SYSTEM_STREAM_BYTES, SYSTEM_LATENCY)]
+    outputs, seconds = _timed(run_session, cfg, jobs, build_root=build_root)
+    gemm = check_gemm_job(program, want, outputs[0])
+    stream = outputs[1][-1]
+    bus_bytes = cfg.axi_data_bits // 8
+    stream_rate = stream["counters"]["bytes_read"] / stream["counters"]["cycles"]
+    simulated = gemm["cycles"] + stream["counters"]["cycles"]
+    return {
+        "config": cfg.to_dict(),
+        "latency_cycles": SYSTEM_LATENCY,
+        "gemm": {"m": m, "k": k, "n": n, "weight_bits": cfg.weight_bits_max, **gemm,
+                 "compute_share": round(gemm["compute_cycles"] / gemm["cycles"], 4),
+                 "target_compute_share": TARGET_COMPUTE_SHARE},
+        "load_stream": {"bytes": SYSTEM_STREAM_BYTES, "error": stream["error"], "cycles": stream["counters"]["cycles"],
+                        "bytes_read": stream["counters"]["bytes_read"],
+                        "bytes_per_cycle": round(stream_rate, 3), "bus_bytes": bus_bytes,
+                        "bus_share": round(stream_rate / bus_bytes, 4), "target_bus_share": TARGET_STREAM_SHARE},
+        "simulation": {"cycles": simulated, "wall_seconds": round(seconds, 2),
+                       "cycles_per_second": round(simulated / seconds), "build_seconds": round(build_seconds, 2),
+                       "note": "wall time of the whole session: simulator start, DRAM image upload, both programs"},
+    }
+
+
+def _system_line(system: dict) -> str:
+    gemm, stream, sim = system["gemm"], system["load_stream"], system["simulation"]
+    return (f"GEMM {gemm['m']}x{gemm['k']}x{gemm['n']}: compute {gemm['compute_share']:.3f} of {gemm['cycles']} cycles "
+            f"(bit-exact: {gemm['bit_exact']}); load stream {stream['bytes_per_cycle']} B/cycle = "
+            f"{stream['bus_share']:.3f} of the bus; {sim['cycles_per_second']} cycles/s")
+
+
+# ---- 4. Synthesis
 
 # Fields of `synthesize_config`'s report copied here; the whole report stays in each run's folder.
 SYNTH_FIELDS = ("family", "device", "rejected", "cells", "luts", "ffs", "carries", "logic_cells", "fmax_mhz",
@@ -281,6 +352,8 @@ def summary(report: dict) -> str:
              f"(Amaranth front end {gen['amaranth_frontend_seconds']:.2f} s, the rest Yosys)"]
     for name, sim in report["verilator_throughput"].items():
         lines.append(f"verilator {name}: {_verilator_line(sim)}")
+    if "system" in report:
+        lines.append(f"system: {_system_line(report['system'])}")
     for name, run in report.get("synthesis", {}).items():
         lines.append(f"synthesis {name}: {_synth_line(run)}")
     return "\n".join(lines)
@@ -307,6 +380,9 @@ def main(argv: list[str] | None = None) -> int:
     atomic_write_json(args.out, report)
     report["verilator_throughput"] = bench_verilator_configs(args.build_dir / "sim")
     atomic_write_json(args.out, report)
+    report["system"] = bench_system(args.build_dir / "sim")
+    atomic_write_json(args.out, report)
+    print(f"system: {_system_line(report['system'])}", flush=True)
     if not args.skip_synth:
         report["synthesis"] = bench_synthesis(args.build_dir / "synth", fmax=args.fmax)
         atomic_write_json(args.out, report)
@@ -315,6 +391,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"report: {args.out}")
     wrong = [name for name, sim in report["verilator_throughput"].items()
              if not (sim["bit_exact"] and sim["cycles_exact"])]
+    if not report["system"]["gemm"]["bit_exact"] or report["system"]["load_stream"]["error"] != "NONE":
+        wrong.append("system")
     if wrong:
         print(f"error: the RTL disagrees with the reference in {', '.join(wrong)}; the figures are not valid",
               file=sys.stderr)
