@@ -9,6 +9,7 @@ from codesign.isa import Compute, Dma, End, Opcode
 from codesign.reference import gemm_requant
 from sim.gemm import check_gemm_job, gemm_job, random_gemm
 from sim.gemm_program import build_gemm_program
+from sim.runner import simulator_available
 from sim.system_runner import run_session
 
 SMALL = dict(act_buf_bytes=256, wgt_buf_bytes=256, out_buf_bytes=256, param_buf_bytes=256)
@@ -107,3 +108,16 @@ def test_system(name):
         run = results[index][-2]
         assert run["error"] == code and run["done"] and not run["timed_out"], (index, run)
     assert check_gemm_job(plain, want_plain, results[11])["bit_exact"]
+
+
+@pytest.mark.skipif(not simulator_available("icarus"), reason="iverilog is not installed")
+def test_system_on_icarus():
+    """The second simulator on a small configuration: a GEMM under latency and backpressure, an error, recovery."""
+    cfg = HardwareConfig(rows=2, cols=3, digit_bits=2, axi_data_bits=64, **SMALL)
+    program, want = _gemm(cfg, 5, 40, 7, seed=9)
+    jobs = [gemm_job(program, latency=13, backpressure=0.25, seed=2),
+            _then_recover(_bad_run(bytes([0x0F]) + bytes(15)), program)]
+    results = run_session(cfg, jobs, simulator="icarus")
+    assert check_gemm_job(program, want, results[0])["bit_exact"]
+    assert results[1][1]["error"] == "ILLEGAL_OPCODE"
+    assert check_gemm_job(program, want, results[1])["bit_exact"]
