@@ -10,7 +10,7 @@ from codesign.csr import Error
 
 from . import commands
 from .array_core import ArrayCore, maximum
-from .dependency import acquire, dependency_members, release, take
+from .dependency import acquire, dependency_members, next_command, release
 from .word_reader import WordReader
 
 
@@ -99,21 +99,11 @@ class ComputeUnit(wiring.Component):
         with m.If(core.out.valid):
             m.d.sync += out_row.eq(out_row + 1)
 
-        with m.FSM():
-            with m.State("IDLE"):
-                m.d.comb += [self.cmd.ready.eq(1), self.idle.eq(1)]
-                with m.If(self.cmd.valid):
-                    m.d.sync += cmd.eq(self.cmd.payload)
-                    m.next = "WAIT"
-            with m.State("WAIT"):
-                ready = acquire(m, self, cmd)
-                m.d.comb += [self.param_addr.eq(cmd.param_addr), self.stalled.eq(~ready & ~self.halt)]
-                with m.If(self.halt):
-                    m.next = "IDLE"
-                with m.Elif(ready):
-                    take(m, self, cmd)
-                    m.d.comb += self.param_en.eq(1)
-                    m.next = "PARAM"
+        m.d.comb += self.param_addr.eq(cmd.param_addr)
+        with m.FSM() as fsm:
+            with next_command(m, self, cmd):
+                m.d.comb += self.param_en.eq(1)
+                m.next = "PARAM"
             with m.State("PARAM"):
                 # The parameter word arrives now: latch it into the array command.
                 m.d.sync += [
@@ -149,6 +139,7 @@ class ComputeUnit(wiring.Component):
                 with m.If(~core.busy & ~act_reader.busy & ~wgt_reader.busy):
                     release(m, self, cmd)
                     m.next = "IDLE"
+        m.d.comb += self.stalled.eq(fsm.ongoing("WAIT") & ~acquire(m, self, cmd) & ~self.halt)
         return m
 
 

@@ -1,5 +1,7 @@
 """Dependency tokens between the LOAD, COMPUTE and STORE units (the scheme is described in `codesign.isa`)."""
 
+from contextlib import contextmanager
+
 from amaranth.hdl import Module, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
@@ -38,6 +40,25 @@ def dependency_members() -> dict:
         "pop_prev": Out(1), "pop_next": Out(1), "push_prev": Out(1), "push_next": Out(1),
         "halt": In(1),
     }
+
+
+@contextmanager
+def next_command(m: Module, unit, cmd):
+    """The two states every unit starts a command with. IDLE: take the next command from the queue into ``cmd``.
+    WAIT: wait for the tokens it pops (drop it when halted). The body of the ``with`` runs in the cycle the tokens
+    are taken: it starts the command and names the next state."""
+    with m.State("IDLE"):
+        m.d.comb += [unit.cmd.ready.eq(1), unit.idle.eq(1)]
+        with m.If(unit.cmd.valid):
+            m.d.sync += cmd.eq(unit.cmd.payload)
+            m.next = "WAIT"
+    with m.State("WAIT"):
+        ready = acquire(m, unit, cmd)
+        with m.If(unit.halt):
+            m.next = "IDLE"
+        with m.Elif(ready):
+            take(m, unit, cmd)
+            yield
 
 
 def acquire(m: Module, unit, header) -> Signal:

@@ -7,7 +7,7 @@ from amaranth.lib.wiring import In, Out
 from codesign import isa
 
 from . import commands
-from .dependency import acquire, dependency_members, release, take
+from .dependency import dependency_members, next_command, release
 from .dma import request_layout
 
 
@@ -56,20 +56,10 @@ class LoadUnit(wiring.Component):
         ]
 
         with m.FSM():
-            with m.State("IDLE"):
-                m.d.comb += [self.cmd.ready.eq(1), self.idle.eq(1)]
-                with m.If(self.cmd.valid):
-                    m.d.sync += cmd.eq(self.cmd.payload)
-                    m.next = "WAIT"
-            with m.State("WAIT"):
-                ready = acquire(m, self, cmd)
-                with m.If(self.halt):
-                    m.next = "IDLE"
-                with m.Elif(ready):
-                    take(m, self, cmd)
-                    m.d.sync += [rows_left.eq(cmd.rows), row_addr.eq(cmd.dram_addr), self.w_addr.eq(cmd.buf_addr),
-                                 expected.eq(0), received.eq(0), cutoff.eq(0)]
-                    m.next = "RUN"
+            with next_command(m, self, cmd):
+                m.d.sync += [rows_left.eq(cmd.rows), row_addr.eq(cmd.dram_addr), self.w_addr.eq(cmd.buf_addr),
+                             expected.eq(0), received.eq(0), cutoff.eq(0)]
+                m.next = "RUN"
             with m.State("RUN"):
                 m.d.comb += [self.rd_req.valid.eq((rows_left != 0) & ~cutoff & ~self.halt), self.rd_data.ready.eq(1)]
                 with m.If(self.halt):

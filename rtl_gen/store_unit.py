@@ -7,7 +7,7 @@ from amaranth.lib.wiring import In, Out
 from codesign import isa
 
 from . import commands
-from .dependency import acquire, dependency_members, release, take
+from .dependency import dependency_members, next_command, release
 from .dma import request_layout
 from .word_reader import WordReader
 
@@ -55,20 +55,10 @@ class StoreUnit(wiring.Component):
         ]
 
         with m.FSM():
-            with m.State("IDLE"):
-                m.d.comb += [self.cmd.ready.eq(1), self.idle.eq(1)]
-                with m.If(self.cmd.valid):
-                    m.d.sync += cmd.eq(self.cmd.payload)
-                    m.next = "WAIT"
-            with m.State("WAIT"):
-                ready = acquire(m, self, cmd)
-                with m.If(self.halt):
-                    m.next = "IDLE"
-                with m.Elif(ready):
-                    take(m, self, cmd)
-                    m.d.comb += reader.start.eq(1)
-                    m.d.sync += [rows_left.eq(cmd.rows), row_addr.eq(cmd.dram_addr)]
-                    m.next = "RUN"
+            with next_command(m, self, cmd):
+                m.d.comb += reader.start.eq(1)
+                m.d.sync += [rows_left.eq(cmd.rows), row_addr.eq(cmd.dram_addr)]
+                m.next = "RUN"
             with m.State("RUN"):
                 # Every row requested must get its data, halt or not: a write burst once issued must complete.
                 m.d.comb += self.wr_req.valid.eq(rows_left != 0)
