@@ -26,8 +26,8 @@ $(STAMP): pyproject.toml
 rtl: setup                 ## Verilog + manifest for the configured accelerator -> build/rtl/
 	$(CODESIGN) rtl $(CONFIG_ARG) --out build/rtl
 
-synth: setup               ## Yosys + nextpnr area and Fmax -> build/synth/report.json
-	$(CODESIGN) synth $(CONFIG_ARG) --out build/synth
+synth: setup               ## accelerator area by category, SWEEP_CONFIGS -> build/synth/sweep.json (CONFIG=...: one, + Fmax)
+	$(CODESIGN) synth $(if $(CONFIG),--config $(CONFIG),--sweep) --out build/synth
 
 pe-table: setup            ## regenerate the committed PE area table codesign/data/pe_area.json
 	$(CODESIGN) synth --pe-table codesign/data/pe_area.json

@@ -49,8 +49,18 @@ def cmd_synth(args) -> int:
         synth.write_pe_table(args.pe_table, seeds=seeds)
         print(f"wrote {args.pe_table}")
         return 0
-    report = synth.synthesize_config(_config(args), Path(args.out), family=args.family, seeds=seeds)
-    print(json.dumps({k: report[k] for k in ("device", "cells", "luts", "ffs", "fmax_mhz") if k in report}))
+    if args.sweep:
+        # The sweep's configurations and device are fixed so that its figures compare across runs.
+        if args.config:
+            raise InputError("--config", args.config, "no --config with --sweep (it runs synth.SWEEP_CONFIGS)")
+        if args.family != "ecp5":
+            raise InputError("--family", args.family, "ecp5 with --sweep")
+        synth.synthesize_sweep(Path(args.out), seeds=seeds, fmax=args.fmax,
+                               progress=lambda name, report: print(synth.summary_line(name, report), flush=True))
+        print(f"wrote {Path(args.out) / 'sweep.json'}")
+        return 0
+    report = synth.synthesize_accelerator(_config(args), Path(args.out), family=args.family, seeds=seeds)
+    print(synth.summary_line("accelerator", report))
     return 0
 
 
@@ -105,12 +115,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, metavar="DIR")
     p.set_defaults(handler=cmd_rtl)
 
-    p = commands.add_parser("synth", help="Yosys + nextpnr area and Fmax, or the PE area table")
+    p = commands.add_parser("synth", help="Yosys + nextpnr area (by category) and Fmax of the accelerator, a sweep "
+                                          "of configurations, or the PE area table")
     _add_config(p)
-    p.add_argument("--out", default="build/synth", metavar="DIR")
-    p.add_argument("--family", choices=("ice40", "ecp5"), default="ice40",
-                   help="FPGA family to try first; a design that does not fit the iCE40 moves on to the ECP5")
+    p.add_argument("--out", default="build/synth", metavar="DIR",
+                   help="DIR/report.json; with --sweep DIR/<name>/report.json and DIR/sweep.json")
+    p.add_argument("--family", choices=("ice40", "ecp5"), default="ecp5",
+                   help="FPGA family to try first; a design that does not fit the iCE40 moves on to the ECP5 "
+                        "(the accelerator's ports alone outnumber the iCE40's pins)")
     p.add_argument("--seeds", type=int, default=3, help="nextpnr seeds; Fmax is their median (default 3)")
+    p.add_argument("--sweep", action="store_true",
+                   help="synthesize the configurations of rtl_gen.synth.SWEEP_CONFIGS (area only unless --fmax)")
+    p.add_argument("--fmax", action="store_true",
+                   help="with --sweep: also place and route each configuration (~10 minutes per 8x8 on 2 cores); "
+                        "a single configuration always gets its Fmax")
     p.add_argument("--pe-table", metavar="PATH", help="sweep the PE over g and weight_bits_max into PATH instead")
     p.set_defaults(handler=cmd_synth)
 
