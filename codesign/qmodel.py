@@ -64,7 +64,7 @@ class QLayer(nn.Module):
         return qn.item(), qp.item()
 
     def out_step(self) -> torch.Tensor:
-        return self.aq.step.detach().double()
+        return self.aq.scale().detach().double()
 
 
 class QConv(QLayer):
@@ -94,7 +94,7 @@ class QConv(QLayer):
     def integer_params(self, in_step: torch.Tensor) -> IntegerParams:
         with torch.no_grad():
             weight, bias = self.folded()
-            acc_step = in_step * self.wq.step.double()
+            acc_step = in_step * self.wq.scale().double()
             mult, shift = fixed_point_multiplier(acc_step / self.out_step())
             return IntegerParams(self.wq.integer(weight).double(), round_half_up(bias.double() / acc_step),
                                  mult, shift)
@@ -107,10 +107,11 @@ class QConv(QLayer):
             p = self.integer_params(in_step)
             return requantize_exact(self._conv(x, p.weight), p, *self.out_range), self.out_step()
         weight, bias = self.folded()
-        acc_step = in_step * self.wq.step
+        weight = self.wq(weight)      # first: its first call initializes the step
+        acc_step = in_step * self.wq.scale()
         bias = round_ste(bias / acc_step) * acc_step
-        y = self._conv(x, self.wq(weight)) + bias.view(1, -1, 1, 1)
-        return self.aq(y), self.aq.step
+        y = self._conv(x, weight) + bias.view(1, -1, 1, 1)
+        return self.aq(y), self.aq.scale()
 
 
 class QAdd(QLayer):
@@ -135,7 +136,7 @@ class QAdd(QLayer):
             p = IntegerParams(None, torch.zeros(1, dtype=torch.float64), torch.ones(1, dtype=torch.int64),
                               shift.view(1))
             return requantize_exact(acc, p, *self.out_range), self.out_step()
-        return self.aq(x + f), self.aq.step
+        return self.aq(x + f), self.aq.scale()
 
 
 class QClassifier(QLayer):
@@ -151,7 +152,7 @@ class QClassifier(QLayer):
 
     def integer_params(self, in_step: torch.Tensor, pool: int) -> IntegerParams:
         with torch.no_grad():
-            acc_step = in_step * self.wq.step.double() / pool
+            acc_step = in_step * self.wq.scale().double() / pool
             mult, shift = fixed_point_multiplier(acc_step / self.out_step())
             return IntegerParams(self.wq.integer(self.linear.weight).double(),
                                  round_half_up(self.linear.bias.double() / acc_step), mult, shift)
@@ -163,9 +164,10 @@ class QClassifier(QLayer):
         if self.mode == "int":
             p = self.integer_params(in_step, pool)
             return requantize_exact(F.linear(x.sum((2, 3)), p.weight), p, *self.out_range), self.out_step()
-        acc_step = in_step * self.wq.step / pool
+        weight = self.wq(self.linear.weight)
+        acc_step = in_step * self.wq.scale() / pool
         bias = round_ste(self.linear.bias / acc_step) * acc_step
-        return self.aq(F.linear(x.mean((2, 3)), self.wq(self.linear.weight)) + bias), self.aq.step
+        return self.aq(F.linear(x.mean((2, 3)), weight) + bias), self.aq.scale()
 
 
 class QBlock(nn.Module):

@@ -50,6 +50,11 @@ def scale_grad(x: torch.Tensor, factor: float) -> torch.Tensor:
     return x * factor + (x - x * factor).detach()
 
 
+def positive(step: torch.Tensor) -> torch.Tensor:
+    """A learned step as used: its magnitude, kept away from 0 (a gradient step can push it through zero)."""
+    return step.abs().clamp_min(1e-8)
+
+
 def quant_range(bits: torch.Tensor, signed: bool) -> tuple[torch.Tensor, torch.Tensor]:
     bits = bits.to(torch.float32)
     if signed:
@@ -97,7 +102,10 @@ class WeightQuantizer(nn.Module):
     def _range(self, weight: torch.Tensor):
         shape = (-1,) + (1,) * (weight.dim() - 1)
         qn, qp = quant_range(self.bits, signed=True)
-        return self.step.view(shape), qn.view(shape), qp.view(shape)
+        return self.scale().view(shape), qn.view(shape), qp.view(shape)
+
+    def scale(self) -> torch.Tensor:
+        return positive(self.step)
 
     def forward(self, weight: torch.Tensor) -> torch.Tensor:
         if not self.initialized:
@@ -132,7 +140,10 @@ class ActQuantizer(nn.Module):
             with torch.no_grad():
                 self.step.copy_(lsq_init_step(x, qp, ()))
                 self.initialized.fill_(True)
-        return lsq_quantize(x, self.step, qn, qp, 1.0 / math.sqrt(x[0].numel() * qp.item()))
+        return lsq_quantize(x, self.scale(), qn, qp, 1.0 / math.sqrt(x[0].numel() * qp.item()))
+
+    def scale(self) -> torch.Tensor:
+        return positive(self.step)
 
 
 def fixed_point_multiplier(ratio, mult_bits: int = 16, shift_max: int = 48) -> tuple[torch.Tensor, torch.Tensor]:

@@ -31,7 +31,7 @@ from torch import nn
 from .csq import CsqSchedule, RecomputedTail, multibranch_conv, split_channels
 from .errors import InputError
 from .qmodel import QAdd, QBlock, QClassifier, QConv, QuantNet
-from .quant import check_bits, input_fake_quant, lsq_init_step, lsq_quantize, quant_range
+from .quant import check_bits, input_fake_quant, lsq_init_step, lsq_quantize, positive, quant_range
 
 
 @dataclass(frozen=True)
@@ -44,6 +44,7 @@ class StageSpec:
 @dataclass(frozen=True)
 class SupernetSpec:
     in_channels: int = 1
+    image_size: int = 8
     classes: int = 10
     stem_channels: int = 16
     stem_stride: int = 1
@@ -66,11 +67,11 @@ class SupernetSpec:
 
 
 DIGITS = SupernetSpec()
-CIFAR10 = SupernetSpec(in_channels=3, stem_channels=32, head_channels=192,
+CIFAR10 = SupernetSpec(in_channels=3, image_size=32, stem_channels=32, head_channels=192,
                        stages=(StageSpec(16, 1, 1), StageSpec(24, 2, 2), StageSpec(32, 3, 2),
                                StageSpec(64, 3, 2), StageSpec(96, 2, 1)))
 # MobileNetV2's ImageNet layout, for the GPU memory benchmark at 224 x 224
-IMAGENET = SupernetSpec(in_channels=3, classes=1000, stem_channels=32, stem_stride=2, head_channels=1280,
+IMAGENET = SupernetSpec(in_channels=3, image_size=224, classes=1000, stem_channels=32, stem_stride=2, head_channels=1280,
                         stages=(StageSpec(16, 1, 1), StageSpec(24, 2, 2), StageSpec(32, 3, 2), StageSpec(64, 4, 2),
                                 StageSpec(96, 3, 1), StageSpec(160, 3, 2), StageSpec(320, 1, 1)))
 
@@ -179,7 +180,7 @@ class SearchConv(nn.Module):
 
     def _weight_branch(self, i: int, sel: torch.Tensor, weight: torch.Tensor):
         qn, qp = quant_range(torch.tensor(self.spec.w_bits[i]), signed=True)
-        step = self.w_steps[i].index_select(0, sel).view(-1, 1, 1, 1)
+        step = positive(self.w_steps[i].index_select(0, sel)).view(-1, 1, 1, 1)
         factor = 1.0 / math.sqrt(weight[0].numel() * qp.item())
         return lambda w: lsq_quantize(w, step, qn, qp, factor)
 
@@ -189,7 +190,7 @@ class SearchConv(nn.Module):
         a = F.relu(a) if self.relu else a
         a_sel = a.index_select(1, sel)
         factor = 1.0 / math.sqrt(a_sel[0].numel())
-        mixed = sum(a_probs[j] * lsq_quantize(a_sel, a_steps[j], *quant_range(torch.tensor(b), not self.relu),
+        mixed = sum(a_probs[j] * lsq_quantize(a_sel, positive(a_steps[j]), *quant_range(torch.tensor(b), not self.relu),
                                               factor / math.sqrt(2 ** b))
                     for j, b in enumerate(self.spec.a_bits))
         return a.index_copy(1, sel, mixed)
@@ -334,7 +335,7 @@ class SuperNet(nn.Module):
                    "add_bits": bits[f"blocks.{i}.add"].a if f"blocks.{i}.add" in layers else None}
                   for i in range(n_blocks)]
         classifier = layers["classifier"]
-        spec = {"in_channels": self.spec.in_channels, "classes": self.spec.classes, "stem": entries["stem"],
+        spec = {"in_channels": self.spec.in_channels, "image_size": self.spec.image_size, "classes": self.spec.classes, "stem": entries["stem"],
                 "blocks": blocks, "head": entries["head"],
                 "classifier": {"in": classifier.in_channels, "out": classifier.out_channels,
                                "w_bits": list(bits["classifier"].w), "act_bits": bits["classifier"].a}}
