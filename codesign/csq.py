@@ -31,7 +31,7 @@ def split_channels(rank: torch.Tensor, active: int, fraction: float) -> tuple[to
     """The selected top-``fraction`` and the remaining channels among the first ``active`` (weight sharing keeps a
     narrower layer's channels at the front)."""
     ordered = rank[rank < active]
-    k = max(1, math.ceil(fraction * active - 1e-9))
+    k = max(1, math.floor(fraction * active + 0.5))      # the nearest count: ceil would inflate K on narrow layers
     return ordered[:k], ordered[k:]
 
 

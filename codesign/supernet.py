@@ -146,6 +146,7 @@ class SearchConv(nn.Module):
         self.w_steps = nn.Parameter(torch.ones(len(spec.w_bits), out_channels))
         self.a_steps = nn.Parameter(torch.ones(len(spec.a_bits)))
         self.register_buffer("rank", torch.arange(out_channels))
+        self.register_buffer("searched", torch.zeros(groups, dtype=torch.bool))   # groups that carried branches
         self.register_buffer("steps_initialized", torch.tensor(False))
 
     def shared_weight(self, in_channels: int, out_channels: int, kernel: int) -> torch.Tensor:
@@ -170,6 +171,7 @@ class SearchConv(nn.Module):
             return F.relu(y) if self.relu else y
         sel, rest = split_channels(self.rank, out_channels, fraction)
         self._init_steps(weight, x)
+        self.searched[sel // self.spec.group_size] = True
         probs = F.gumbel_softmax(self.w_logits, tau).index_select(0, sel // self.spec.group_size)
         branches = [self._weight_branch(i, sel, weight) for i in range(len(self.spec.w_bits))]
         x_sel, x_rest = (x.index_select(1, sel), x.index_select(1, rest)) if self.depthwise else (x, x)
@@ -216,8 +218,16 @@ class SearchConv(nn.Module):
         self.steps_initialized.fill_(True)
 
     def chosen_bits(self, out_channels: int) -> LayerBits:
-        """The most probable bit choices: per channel (through its group) and for the activation."""
-        w = torch.tensor(self.spec.w_bits)[self.w_logits.argmax(1)]
+        """The most probable bit choices: per channel (through its group) and for the activation.
+
+        A group that CSQ never selected has untrained logits; it takes the layer's consensus (the choice with the
+        highest mean probability over the searched groups) instead of an arbitrary first choice.
+        """
+        choice = self.w_logits.argmax(1)
+        if self.searched.any():
+            consensus = self.w_logits[self.searched].softmax(1).mean(0).argmax()
+            choice = torch.where(self.searched, choice, consensus)
+        w = torch.tensor(self.spec.w_bits)[choice]
         w = w.repeat_interleave(self.spec.group_size)[:out_channels]
         return LayerBits(tuple(int(b) for b in w), int(self.spec.a_bits[int(self.a_logits.argmax())]))
 

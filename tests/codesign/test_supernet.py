@@ -87,3 +87,17 @@ def test_saved_subnet_loads_with_weights_only(tmp_path):
     (tmp_path / "bad.pt").write_bytes(b"junk")
     with pytest.raises(InputError, match="bad.pt"):
         load_quantnet(tmp_path / "bad.pt")
+
+
+def test_channels_csq_never_searched_take_the_layer_consensus():
+    net = SuperNet(DIGITS)
+    layer = net.stem
+    with torch.no_grad():
+        layer.w_logits.zero_()
+        layer.w_logits[:4, 3] = 5.0                 # the searched groups prefer 5 bits
+        layer.w_logits[4, 1] = 9.0                  # an unsearched group's logits do not count
+    layer.searched[:4] = True
+    bits = layer.chosen_bits(16).w
+    assert bits == (5,) * 16
+    layer.searched[4] = True
+    assert layer.chosen_bits(16).w[4] == 3
