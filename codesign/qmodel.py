@@ -254,7 +254,9 @@ def load_quantnet(path: str | Path) -> QuantNet:
         data = torch.load(path, weights_only=True)
         net = build_quantnet(data["spec"]).set_quantized(bool(data["quantized"]))
         net.load_state_dict(data["state"])
-    except (RuntimeError, KeyError, TypeError, EOFError, ValueError) as exc:
+    except Exception as exc:        # torch.load fails in many ways on a file that is not a checkpoint
+        if isinstance(exc, InputError):
+            raise
         raise InputError("model", str(path), f"a QuantNet checkpoint (spec, quantized, state) ({exc})") from None
     return net
 
