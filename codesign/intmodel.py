@@ -15,7 +15,7 @@ import torch
 
 from .config import HardwareConfig
 from .errors import InputError
-from .export import IntegerLayer, IntegerModel
+from .export import KINDS, IntegerLayer, IntegerModel
 from .quant import input_integers
 from .reference import gemm_accumulate, gemm_requant, requantize
 
@@ -50,7 +50,7 @@ def run_layer(cfg: HardwareConfig, layer: IntegerLayer, inputs: list[np.ndarray]
         w = np.tile(layer.weight.T, (layer.pool, 1))           # rows in NHWC order: pixel-major, then channel
         y = gemm_requant(cfg, x.reshape(n, -1), w, layer.w_bits, layer.requant, act_signed=layer.in_signed[0])
     else:
-        raise InputError(f"{layer.name}.kind", layer.kind, "one of conv, dwconv, add, linear")
+        raise InputError(f"{layer.name}.kind", layer.kind, f"one of {list(KINDS)}")
     return y.reshape(n, h_out, w_out, c_out)
 
 

@@ -3,7 +3,7 @@ import torch
 import torch.nn.functional as F
 
 from codesign.bench_quant import ideal_ratio, saved_for_backward_bytes
-from codesign.csq import CsqSchedule, RecomputedTail, multibranch_conv, rank_channels, split_channels
+from codesign.csq import RecomputedTail, multibranch_conv, rank_channels, split_channels
 from codesign.errors import InputError
 from codesign.supernet import DIGITS, ArchChoice, SuperNet
 
