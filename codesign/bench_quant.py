@@ -34,6 +34,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .csq import rank_channels
 from .datasets import load_digits
 from .errors import InputError
 from .export import export_quantnet
@@ -105,9 +106,9 @@ def mixed_bits(net: SuperNet, arch: ArchChoice, high: int, low: int) -> dict[str
     bits = net.uniform_bits(arch, high, 8)
     for name, sub in net.subnet_layers(arch).items():
         if sub.layer is not None:
-            gamma = sub.layer.bn.weight[:sub.out_channels].detach().abs()
-            top = gamma >= gamma.median()
-            bits[name] = LayerBits(tuple(high if t else low for t in top.tolist()), 8)
+            top = rank_channels(sub.layer.bn.weight[:sub.out_channels])[:sub.out_channels // 2]
+            widths = torch.full((sub.out_channels,), low).index_fill(0, top, high)
+            bits[name] = LayerBits(tuple(widths.tolist()), 8)
     return bits
 
 
