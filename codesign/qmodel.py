@@ -245,8 +245,6 @@ class QuantNet(nn.Module):
 
 def load_quantnet(path: str | Path) -> QuantNet:
     """A network saved by `QuantNet.save`, loaded with ``weights_only=True`` (no code from the file runs)."""
-    from .supernet import build_quantnet
-
     path = Path(path)
     if not path.is_file():
         raise InputError("model", str(path), "an existing file written by QuantNet.save")
@@ -259,6 +257,26 @@ def load_quantnet(path: str | Path) -> QuantNet:
             raise
         raise InputError("model", str(path), f"a QuantNet checkpoint (spec, quantized, state) ({exc})") from None
     return net
+
+
+def build_quantnet(spec: dict) -> QuantNet:
+    """A `QuantNet` from its JSON description (written by `codesign.supernet.SuperNet.extract_subnet`, kept in
+    saved models)."""
+    try:
+        blocks = [QBlock(_qconv(b["expand"]) if b["expand"] else None, _qconv(b["depthwise"]),
+                         _qconv(b["project"]), QAdd(b["add_bits"]) if b["add_bits"] else None)
+                  for b in spec["blocks"]]
+        c = spec["classifier"]
+        classifier = QClassifier(c["in"], c["out"], w_bits=c["w_bits"], act_bits=c["act_bits"])
+        return QuantNet(spec, _qconv(spec["stem"]), blocks, _qconv(spec["head"]), classifier)
+    except (KeyError, TypeError) as exc:
+        raise InputError("subnet spec", repr(exc), "stem, blocks (expand, depthwise, project, add_bits), head "
+                         "and classifier entries as written by extract_subnet") from None
+
+
+def _qconv(e: dict) -> QConv:
+    return QConv(e["in"], e["out"], e["kernel"], e["stride"], depthwise=e["depthwise"], relu=e["relu"],
+                 w_bits=e["w_bits"], act_bits=e["act_bits"])
 
 
 def _record(trace: dict | None, name: str, value: torch.Tensor) -> None:

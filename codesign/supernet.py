@@ -30,7 +30,7 @@ from torch import nn
 
 from .csq import CsqSchedule, RecomputedTail, multibranch_conv, split_channels
 from .errors import InputError
-from .qmodel import QAdd, QBlock, QClassifier, QConv, QuantNet
+from .qmodel import QuantNet, build_quantnet
 from .quant import check_bits, input_fake_quant, lsq_init_step, lsq_quantize, positive, quant_range
 
 
@@ -71,7 +71,8 @@ CIFAR10 = SupernetSpec(in_channels=3, image_size=32, stem_channels=32, head_chan
                        stages=(StageSpec(16, 1, 1), StageSpec(24, 2, 2), StageSpec(32, 3, 2),
                                StageSpec(64, 3, 2), StageSpec(96, 2, 1)))
 # MobileNetV2's ImageNet layout, for the GPU memory benchmark at 224 x 224
-IMAGENET = SupernetSpec(in_channels=3, image_size=224, classes=1000, stem_channels=32, stem_stride=2, head_channels=1280,
+IMAGENET = SupernetSpec(in_channels=3, image_size=224, classes=1000, stem_channels=32, stem_stride=2,
+                        head_channels=1280,
                         stages=(StageSpec(16, 1, 1), StageSpec(24, 2, 2), StageSpec(32, 3, 2), StageSpec(64, 4, 2),
                                 StageSpec(96, 3, 1), StageSpec(160, 3, 2), StageSpec(320, 1, 1)))
 
@@ -345,8 +346,8 @@ class SuperNet(nn.Module):
                    "add_bits": bits[f"blocks.{i}.add"].a if f"blocks.{i}.add" in layers else None}
                   for i in range(n_blocks)]
         classifier = layers["classifier"]
-        spec = {"in_channels": self.spec.in_channels, "image_size": self.spec.image_size, "classes": self.spec.classes, "stem": entries["stem"],
-                "blocks": blocks, "head": entries["head"],
+        spec = {"in_channels": self.spec.in_channels, "image_size": self.spec.image_size,
+                "classes": self.spec.classes, "stem": entries["stem"], "blocks": blocks, "head": entries["head"],
                 "classifier": {"in": classifier.in_channels, "out": classifier.out_channels,
                                "w_bits": list(bits["classifier"].w), "act_bits": bits["classifier"].a}}
         net = build_quantnet(spec)
@@ -364,25 +365,6 @@ class SuperNet(nn.Module):
             for key in ("weight", "bias", "running_mean", "running_var"):
                 getattr(target.bn, key).copy_(getattr(sub.layer.bn, key)[:sub.out_channels])
         net.classifier.linear.load_state_dict(self.classifier.state_dict())
-
-
-def build_quantnet(spec: dict) -> QuantNet:
-    """A `QuantNet` from its JSON description (written by `SuperNet.extract_subnet`, kept in saved models)."""
-    try:
-        blocks = [QBlock(_qconv(b["expand"]) if b["expand"] else None, _qconv(b["depthwise"]),
-                         _qconv(b["project"]), QAdd(b["add_bits"]) if b["add_bits"] else None)
-                  for b in spec["blocks"]]
-        c = spec["classifier"]
-        classifier = QClassifier(c["in"], c["out"], w_bits=c["w_bits"], act_bits=c["act_bits"])
-        return QuantNet(spec, _qconv(spec["stem"]), blocks, _qconv(spec["head"]), classifier)
-    except (KeyError, TypeError) as exc:
-        raise InputError("subnet spec", repr(exc), "stem, blocks (expand, depthwise, project, add_bits), head "
-                         "and classifier entries as written by extract_subnet") from None
-
-
-def _qconv(e: dict) -> QConv:
-    return QConv(e["in"], e["out"], e["kernel"], e["stride"], depthwise=e["depthwise"], relu=e["relu"],
-                 w_bits=e["w_bits"], act_bits=e["act_bits"])
 
 
 def sample_arch(spec: SupernetSpec, generator: torch.Generator) -> ArchChoice:
