@@ -248,7 +248,8 @@ def bench_system(build_root: Path) -> dict:
     from codesign.reference import gemm_requant
 
     from .gemm import check_gemm_job, gemm_job, random_gemm
-    from .gemm_program import build_gemm_program
+    from codesign.compiler import compile_gemm
+    from codesign.mapping import Gemm, simple_mapping
     from .system_runner import model_for as system_model_for, run_session
 
     cfg = SYSTEM_CONFIG
@@ -256,7 +257,7 @@ def bench_system(build_root: Path) -> dict:
     rng = np.random.default_rng(SYSTEM_SEED)
     bits = np.full(n, cfg.weight_bits_max)
     a, w, requant = random_gemm(cfg, m, k, n, bits, rng)
-    program = build_gemm_program(cfg, a, w, bits, requant)
+    program = compile_gemm(cfg, a, w, bits, requant, simple_mapping(cfg, Gemm(m, k, n, tuple(bits.tolist()))))
     want = gemm_requant(cfg, a, w, bits, requant, act_signed=False)
     _, build_seconds = _timed(system_model_for, cfg, build_root=build_root)
     jobs = [gemm_job(program, latency=SYSTEM_LATENCY), _stream_job(cfg, SYSTEM_STREAM_BYTES, SYSTEM_LATENCY)]

@@ -12,7 +12,8 @@ from codesign.config import HardwareConfig
 from codesign.errors import InputError
 from codesign.reference import Requant, gemm_requant
 
-from .gemm_program import GemmProgram, build_gemm_program
+from codesign.compiler import Program, compile_gemm
+from codesign.mapping import Gemm, Mapping, simple_mapping
 from .system_runner import run_session
 from .tile_runner import run_tiles
 from .tiles import Tile, expected_cycles
@@ -94,7 +95,7 @@ def run_gemm(cfg: HardwareConfig, m: int, k: int, n: int, bits: np.ndarray, *, s
     }
 
 
-def gemm_job(program: GemmProgram, *, latency: int = 0, backpressure: float = 0.0, seed: int = 0,
+def gemm_job(program: Program, *, latency: int = 0, backpressure: float = 0.0, seed: int = 0,
              timeout_cycles: int | None = None) -> dict:
     """A `sim.tb_system` job that loads ``program`` and its operands into DRAM, runs it and reads C back."""
     if timeout_cycles is None:
@@ -109,7 +110,7 @@ def gemm_job(program: GemmProgram, *, latency: int = 0, backpressure: float = 0.
     }
 
 
-def check_gemm_job(program: GemmProgram, want: np.ndarray, outputs: list) -> dict:
+def check_gemm_job(program: Program, want: np.ndarray, outputs: list) -> dict:
     """The figures of one finished `gemm_job`: bit-exactness against ``want`` and the performance counters."""
     run, blob = outputs[-2], bytes.fromhex(outputs[-1])
     got = program.decode_c(blob)
@@ -131,13 +132,17 @@ def check_gemm_job(program: GemmProgram, want: np.ndarray, outputs: list) -> dic
 
 
 def run_gemm_system(cfg: HardwareConfig, m: int, k: int, n: int, bits: np.ndarray, *, seed: int = 0,
-                    simulator: str = "verilator", latency: int = 0, backpressure: float = 0.0) -> dict:
-    """`codesign sim gemm --system`: the GEMM as a program on the whole accelerator, from simulated DRAM."""
+                    simulator: str = "verilator", latency: int = 0, backpressure: float = 0.0,
+                    mapping: Mapping | None = None) -> dict:
+    """`codesign sim gemm --system`: the GEMM compiled (with ``mapping``, by default `simple_mapping`) and run as a
+    program on the whole accelerator, from simulated DRAM."""
     rng = np.random.default_rng(seed)
     a, w, requant = random_gemm(cfg, m, k, n, bits, rng)
     want = gemm_requant(cfg, a, w, bits, requant, act_signed=False)
-    program = build_gemm_program(cfg, a, w, bits, requant)
+    mapping = mapping or simple_mapping(cfg, Gemm(m, k, n, tuple(int(b) for b in bits)))
+    program = compile_gemm(cfg, a, w, bits, requant, mapping)
     outputs = run_session(cfg, [gemm_job(program, latency=latency, backpressure=backpressure, seed=seed)],
                           simulator=simulator)[0]
     return {**check_gemm_job(program, want, outputs), "m": m, "k": k, "n": n, "bits": bits.tolist(), "seed": seed,
+            "mapping": mapping.to_dict(),
             "latency": latency, "backpressure": backpressure, "simulator": simulator, "config": cfg.to_dict()}

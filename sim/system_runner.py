@@ -7,7 +7,10 @@ import json
 import tempfile
 from pathlib import Path
 
-import codesign
+import codesign.config
+import codesign.csr
+import codesign.isa
+import codesign.timing
 import rtl_gen
 from codesign.config import HardwareConfig
 
@@ -20,7 +23,9 @@ def model_for(cfg: HardwareConfig, simulator: str = "verilator", build_root: Pat
     from rtl_gen.accelerator import Accelerator
 
     key = hashlib.sha256(json.dumps({
-        "config": cfg.to_dict(), "sources": source_fingerprint(rtl_gen, codesign),
+        # The parts of `codesign` that the generator reads: the rest (compiler, search, ...) changes no Verilog.
+        "config": cfg.to_dict(),
+        "sources": source_fingerprint(rtl_gen, codesign.config, codesign.csr, codesign.isa, codesign.timing),
     }, sort_keys=True).encode()).hexdigest()
     return build(lambda: Accelerator(cfg), TOP, simulator, build_root, key=key)
 

@@ -12,6 +12,7 @@ import numpy as np
 from codesign.config import HardwareConfig
 from codesign.reference import Requant, gemm_accumulate, requantize
 from codesign.timing import tile_cycles
+from codesign.compiler import digit_planes, pack_lanes
 from rtl_gen.array_core import command_layout
 
 
@@ -70,37 +71,6 @@ def encode(cfg: HardwareConfig, tile: Tile) -> EncodedTile:
 
     wgt_words = digit_planes(cfg, tile.w, tile.w_bits, digits_of(cfg, tile), tile.filler_seed)
     return EncodedTile(command, act_words, wgt_words)
-
-
-def digit_planes(cfg: HardwareConfig, w: np.ndarray, w_bits, d: int, filler_seed: int | None = None) -> list[int]:
-    """K x cols weights as K * D words of ``cols`` g-bit digits: word k * D + j holds digit j of W[k, :].
-
-    With ``filler_seed`` the bits above each column's own width are random: memory holds weights packed by their
-    own width, and the core must ignore whatever lies above.
-    """
-    g = cfg.digit_bits
-    bits = np.asarray(w_bits, dtype=np.int64)
-    packed = np.asarray(w, dtype=np.int64) & ((np.int64(1) << bits) - 1)   # each weight in its own width
-    if filler_seed is not None:
-        rng = np.random.default_rng(filler_seed)
-        filler = rng.integers(0, 1 << min(62, d * g), size=packed.shape, dtype=np.int64)
-        packed = packed | (filler & ~((np.int64(1) << bits) - 1))
-    digit_shifts = g * np.arange(d, dtype=np.int64)
-    digits = (packed[:, None, :] >> digit_shifts[None, :, None]) & ((1 << g) - 1)   # K x D x cols
-    return pack_lanes(digits.reshape(packed.shape[0] * d, packed.shape[1]), g)
-
-
-def pack_lanes(values: np.ndarray, width: int) -> list[int]:
-    """One word per row of ``values``: element i in bits [i * width, (i + 1) * width), two's complement.
-
-    The same packing as an Amaranth ``ArrayLayout(width, lanes)``, done column by column on whole arrays, because a
-    tile has thousands of words and `Layout.const` per word dominated the testbench's time.
-    """
-    lanes = np.asarray(values, dtype=np.int64) & ((1 << width) - 1)
-    words = np.zeros(lanes.shape[0], dtype=object)
-    for lane in range(lanes.shape[1]):
-        words += lanes[:, lane].astype(object) << (lane * width)
-    return [int(w) for w in words]
 
 
 def decode_rows(cfg: HardwareConfig, words: list[int], relu: bool) -> np.ndarray:

@@ -8,7 +8,8 @@ from codesign.config import HardwareConfig
 from codesign.isa import Compute, Dma, End, Opcode
 from codesign.reference import gemm_requant
 from sim.gemm import check_gemm_job, gemm_job, random_gemm
-from sim.gemm_program import build_gemm_program
+from codesign.compiler import compile_gemm
+from codesign.mapping import Gemm, simple_mapping
 from sim.runner import simulator_available
 from sim.system_runner import run_session
 
@@ -29,7 +30,8 @@ def _gemm(cfg, m, k, n, seed, act_signed=False):
         requant = type(requant)(bias=requant.bias, mult=requant.mult, shift=requant.shift, relu=False,
                                 out_bits=requant.out_bits)
     want = gemm_requant(cfg, a, w, bits, requant, act_signed=act_signed)
-    return build_gemm_program(cfg, a, w, bits, requant, act_signed=act_signed), want
+    mapping = simple_mapping(cfg, Gemm(len(a), k, n, tuple(bits.tolist())))
+    return compile_gemm(cfg, a, w, bits, requant, mapping, act_signed=act_signed), want
 
 
 def _bad_run(commands_or_blob, timeout=5000):
@@ -90,7 +92,7 @@ def test_system(name):
         report = check_gemm_job(program, want, results[index])
         assert report["bit_exact"], (index, report)
         assert report["compute_cycles"] == program.compute_cycles       # the array's own formula, exactly
-        assert report["bytes_written"] >= program.m * program.n * cfg.act_bits // 8
+        assert report["bytes_written"] >= program.plan.gemm.m * program.plan.gemm.n * cfg.act_bits // 8
         assert 0 < report["stall_cycles"] < report["cycles"]
 
     expected_errors = [
