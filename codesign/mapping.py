@@ -7,7 +7,8 @@ consecutive COMPUTE commands. A mapping chooses:
     bm, bn      array tiles per buffer block: an activation block is ``bm`` row tiles (``bm * rows`` rows of A),
                 a weight block ``bn`` column tiles; every block is double-buffered
     kc          the K chunk held per load. ``kc == K``: blocks stay resident and are reused; ``kc < K`` (K too big
-                for the buffers): each array tile loads its chunks of A and W in turn (bm = bn = 1)
+                for the buffers): each array tile loads its chunks of A and W in turn (bm = bn = 1); the chunks
+                tried are the largest that fits and its halvings
     order       ``"weights"``: weight blocks outer, activation blocks stream past each (weight-stationary);
                 ``"acts"``: activation blocks outer, weight blocks stream (input-stationary)
     group       output channels sorted by weight bits, so each column tile pays for its own widest column; the
@@ -28,6 +29,7 @@ from .errors import InputError
 
 ORDERS = ("weights", "acts")
 MAX_ROW_BYTES = 1 << 15        # DMA rows are split at 32 KiB (the command's row_bytes field is 16 bits)
+K_SPLITS = 6                   # K chunks tried when K does not fit: the largest that fits and five halvings
 
 
 def _round_up(value: int, step: int) -> int:
@@ -169,10 +171,10 @@ def enumerate_mappings(cfg: HardwareConfig, gemm: Gemm) -> list[Mapping]:
                     if fit_problem(plan(cfg, gemm, mapping)) is None:
                         found.append(mapping)
         largest = _largest_chunk(cfg, gemm, group)
-        kc = largest
-        while kc >= 1 and kc < gemm.k:
-            found.append(Mapping(bm=1, bn=1, kc=kc, order="weights", group=group))
-            kc //= 2
+        for halving in range(K_SPLITS):
+            kc = largest >> halving
+            if 1 <= kc < gemm.k:
+                found.append(Mapping(bm=1, bn=1, kc=kc, order="weights", group=group))
     return found
 
 
