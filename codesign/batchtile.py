@@ -81,7 +81,8 @@ class HardwareBatch:
     t: dict                      # name -> float tensor [H]
 
     @classmethod
-    def from_configs(cls, configs: list[HardwareConfig], device: str = "cpu") -> HardwareBatch:
+    def from_configs(cls, configs: list[HardwareConfig], device: str = "cpu",
+                     dtype: torch.dtype = torch.float32) -> HardwareBatch:
         rows = []
         for cfg in configs:
             words = isa.word_bytes(cfg)
@@ -94,7 +95,7 @@ class HardwareBatch:
                 "fill": cfg.rows + cfg.cols - 1, "drain": cfg.rows + REQUANT_LATENCY,
                 "area_luts": area_luts(cfg), "brams": brams(cfg),
             })
-        t = {k: torch.tensor([r[k] for r in rows], dtype=torch.float64, device=device) for k in rows[0]}
+        t = {k: torch.tensor([r[k] for r in rows], dtype=dtype, device=device) for k in rows[0]}
         return cls(configs, t)
 
 
@@ -109,13 +110,14 @@ class LayerBatch:
     names: list[str]
 
     @classmethod
-    def from_gemms(cls, gemms: list[Gemm], counts=None, names=None, device: str = "cpu") -> LayerBatch:
+    def from_gemms(cls, gemms: list[Gemm], counts=None, names=None, device: str = "cpu",
+                   dtype: torch.dtype = torch.float32) -> LayerBatch:
         n_max = max(g.n for g in gemms)
-        bits = torch.stack([torch.nn.functional.pad(torch.sort(torch.tensor(g.bits, dtype=torch.float64)).values,
+        bits = torch.stack([torch.nn.functional.pad(torch.sort(torch.tensor(g.bits, dtype=dtype)).values,
                                                     (0, n_max - g.n), value=float(max(g.bits))) for g in gemms])
 
         def col(values):
-            return torch.tensor(values, dtype=torch.float64, device=device)
+            return torch.tensor(values, dtype=dtype, device=device)
 
         return cls(gemms, col(counts or [1] * len(gemms)), col([g.m for g in gemms]), col([g.k for g in gemms]),
                    col([g.n for g in gemms]), bits.to(device), names or [f"gemm{i}" for i in range(len(gemms))])
@@ -141,21 +143,42 @@ def _round_up(value, step):
 
 # ---- the model
 
+N_EXTENTS = EXTENT_BITS + 1
+N_RESIDENT = N_EXTENTS * N_EXTENTS * 2
+
+
 @dataclass
 class Costs:
+    """The priced grid. The G axis is the resident points, ``(bm, bn, order)`` with order fastest (extent index
+    ``EXTENT_BITS`` is the whole dimension), then the ``K_SPLITS`` K chunks."""
     cycles: torch.Tensor         # [H, L, G], +inf where the point is masked
     dram_bytes: torch.Tensor     # [H, L, G]
     energy_pj: torch.Tensor      # [H, L, G]
     valid: torch.Tensor          # [H, L, G] bool
-    grid: dict                   # the grid's coordinates: name -> tensor [H, L, G]
+    m_tiles: torch.Tensor        # [H, L]: what decoding a grid index needs
+    n_tiles: torch.Tensor
+    k: torch.Tensor
+    kc_largest: torch.Tensor
+
+    def decode(self, index: torch.Tensor) -> dict:
+        """Grid indices [H, L] -> the mappings' coordinates: bm, bn (array tiles), order (0 weights, 1 acts),
+        kc (0 for the whole K)."""
+        resident = index < N_RESIDENT
+        bm_e, bn_e, order = index // (N_EXTENTS * 2), (index // 2) % N_EXTENTS, index % 2
+        split = (index - N_RESIDENT).clamp(min=0)
+        return {
+            "bm": torch.where(resident, _extent(bm_e.to(self.m_tiles.dtype), self.m_tiles), 1.0),
+            "bn": torch.where(resident, _extent(bn_e.to(self.n_tiles.dtype), self.n_tiles), 1.0),
+            "order": torch.where(resident, order, 0),
+            "kc": torch.where(resident, 0.0, torch.floor(self.kc_largest / 2.0 ** split)),
+        }
 
     def best(self) -> dict:
-        """Per (hardware, layer): the cheapest valid point's index, cycles, bytes and energy."""
+        """Per (hardware, layer): the cheapest valid point's index, cycles, bytes, energy and coordinates."""
         cycles, index = self.cycles.min(dim=-1)
         pick = index.unsqueeze(-1)
         return {"index": index, "cycles": cycles, "dram_bytes": self.dram_bytes.gather(-1, pick).squeeze(-1),
-                "energy_pj": self.energy_pj.gather(-1, pick).squeeze(-1),
-                **{k: v.gather(-1, pick).squeeze(-1) for k, v in self.grid.items()}}
+                "energy_pj": self.energy_pj.gather(-1, pick).squeeze(-1), **self.decode(index)}
 
 
 def tile_digits(hw: HardwareBatch, layers: LayerBatch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -164,106 +187,113 @@ def tile_digits(hw: HardwareBatch, layers: LayerBatch) -> tuple[torch.Tensor, to
     cols, g = hw.t["cols"][:, None, None], hw.t["g"][:, None, None]
     n = layers.n[None, :, None]
     n_tiles = torch.ceil(layers.n[None, :] / hw.t["cols"][:, None])                       # [H, L]
-    j = torch.arange(int(n_tiles.max()), dtype=torch.float64, device=n.device)[None, None, :]
+    j = torch.arange(int(n_tiles.max()), dtype=n.dtype, device=n.device)[None, None, :]
     last = torch.minimum((j + 1) * cols, n) - 1                                             # [H, L, J]
     bits = layers.sorted_bits[None].expand(len(hw.configs), -1, -1).gather(-1, last.long().clamp(min=0))
     digits = torch.ceil(bits / g) * (j < n_tiles[..., None])
     return n_tiles, digits.sum(-1), digits.max(-1).values
 
 
-def grid_points(device: str = "cpu") -> dict:
-    """The G grid coordinates: extent exponents (``EXTENT_BITS`` means the whole dimension), order, K split."""
-    e = torch.arange(EXTENT_BITS + 1)
-    bm, bn, order = torch.meshgrid(e, e, torch.arange(2), indexing="ij")
-    resident = {"bm_exp": bm.flatten(), "bn_exp": bn.flatten(), "order": order.flatten(),
-                "split": torch.zeros(bm.numel(), dtype=torch.long)}
-    splits = torch.arange(1, K_SPLITS + 1)
-    split = {"bm_exp": torch.zeros(K_SPLITS, dtype=torch.long), "bn_exp": torch.zeros(K_SPLITS, dtype=torch.long),
-             "order": torch.zeros(K_SPLITS, dtype=torch.long), "split": splits}
-    return {k: torch.cat([resident[k], split[k]]).to(device) for k in resident}
+def _extent(exp, tiles):
+    return torch.where(exp >= EXTENT_BITS, tiles, torch.minimum(2.0 ** exp, tiles))
 
 
 def price_mappings(hw: HardwareBatch, layers: LayerBatch, constants: Constants = Constants(), *,
                    latency: float = 20.0, mask: bool = True) -> Costs:
-    """Cycles, DRAM bytes and energy of every grid point on every (hardware, layer); see the module docstring."""
+    """Cycles, DRAM bytes and energy of every grid point on every (hardware, layer); see the module docstring.
+
+    The resident points are outer products: what depends on the activation block lives on one axis, what depends
+    on the weight block on another, and only the final combination is computed on the whole grid.
+    """
     c = constants
-    t = {k: v[:, None, None] for k, v in hw.t.items()}                  # [H, 1, 1]
-    m, k, count = (x[None, :, None] for x in (layers.m, layers.k, layers.count))
-    grid = {name: v[None, None, :].to(torch.float64) for name, v in grid_points(layers.m.device).items()}
-    bus = t["bus"]
+    t = {name: v[:, None] for name, v in hw.t.items()}                   # [H, 1]
+    m, k, count = (x[None, :] for x in (layers.m, layers.k, layers.count))   # [1, L]
+    bus, dtype = t["bus"], layers.m.dtype
 
-    m_tiles = torch.ceil(m / t["rows"])
-    n_tiles, sum_d, max_d = (x[..., None] for x in tile_digits(hw, layers))
+    m_tiles = torch.ceil(m / t["rows"])                                  # [H, L]
+    n_tiles, sum_d, max_d = tile_digits(hw, layers)
     avg_d = sum_d / n_tiles
+    burst_bytes = torch.clamp(256 * bus, max=4096.0)
 
-    def extent(exp, tiles):
-        return torch.where(exp >= EXTENT_BITS, tiles, torch.minimum(2.0 ** exp, tiles))
+    def load_time(nbytes):
+        extra = (1,) * (nbytes.dim() - 2)             # hardware values broadcast over the trailing axes
+        commands = torch.ceil(nbytes / MAX_ROW_BYTES)
+        bursts = torch.maximum(torch.ceil(nbytes / burst_bytes.reshape(*burst_bytes.shape, *extra)), commands)
+        return nbytes / bus.reshape(*bus.shape, *extra) * c.beat + bursts * (latency + c.burst) + \
+            commands * c.command
 
-    bm, bn = extent(grid["bm_exp"], m_tiles), extent(grid["bn_exp"], n_tiles)
-    # A point repeats another when its power of two reaches the whole dimension.
-    split = grid["split"] > 0
-    fresh = split | (((grid["bm_exp"] >= EXTENT_BITS) | (2.0 ** grid["bm_exp"] < m_tiles)) &
-                     ((grid["bn_exp"] >= EXTENT_BITS) | (2.0 ** grid["bn_exp"] < n_tiles)))
+    store_time = t["out_slot"] / bus * c.beat + latency + c.burst + c.command
+    out_fits = 2 * t["out_slot"] <= t["out_buf"]
+    out_bytes = m_tiles * n_tiles * t["out_slot"]
+    sram_pj = E_SRAM_PJ_PER_BYTE_8KIB * torch.sqrt(t["act_buf"] / 8192)
+    pj_per_byte = E_DRAM_PJ_PER_BYTE + 2 * sram_pj
+    compute_pj = m_tiles * t["rows"] * k * n_tiles * t["cols"] * avg_d * (E_MULT8_PJ * t["g"] / 8 + E_ADD32_PJ)
 
-    # ---- K chunk: the whole K (resident), or the largest that fits and its halvings
+    # ---- resident points [H, L, E(bm), E(bn), 2]
+    e = torch.arange(N_EXTENTS, dtype=dtype, device=m.device)
+    bm, bn = _extent(e, m_tiles[..., None]), _extent(e, n_tiles[..., None])        # [H, L, E]
+    fresh_m = (e >= EXTENT_BITS) | (2.0 ** e < m_tiles[..., None])
+    fresh_n = (e >= EXTENT_BITS) | (2.0 ** e < n_tiles[..., None])
+    act_slot = _ceil_to(k * t["p_act"], bus)[..., None]
+    wgt_slot = _ceil_to(k * avg_d * t["p_wgt"], bus)[..., None]
+    param_slot = t["param_slot"][..., None]
+    ok_m = fresh_m & (2 * bm * act_slot <= t["act_buf"][..., None])
+    ok_n = fresh_n & (2 * bn * _ceil_to(k * max_d * t["p_wgt"], bus)[..., None] <= t["wgt_buf"][..., None]) & \
+        (2 * bn * param_slot <= t["param_buf"][..., None])
+    a_load = load_time(bm * act_slot)
+    w_load = load_time(bn * wgt_slot) + load_time(bn * param_slot)
+    m_blocks, n_blocks = torch.ceil(m_tiles[..., None] / bm), torch.ceil(n_tiles[..., None] / bn)
+    tile_time = (k * avg_d + t["fill"] + t["drain"] + c.tile_gap)[..., None, None]
+    tiles_per_step = (m_tiles[..., None] / m_blocks)[..., :, None] * (n_tiles[..., None] / n_blocks)[..., None, :]
+    compute = tiles_per_step * tile_time
+    body = tiles_per_step * torch.maximum(tile_time, store_time[..., None, None])
+    both = a_load[..., :, None] + w_load[..., None, :]
+    steps = m_blocks[..., :, None] * n_blocks[..., None, :]
+    tail = compute + store_time[..., None, None] + c.fixed
+    peak = torch.maximum(both, body)
+    weights = both + (n_blocks[..., None, :] - 1) * peak + \
+        (steps - n_blocks[..., None, :]) * torch.maximum(a_load[..., :, None], body) + tail
+    acts = both + (m_blocks[..., :, None] - 1) * peak + \
+        (steps - m_blocks[..., :, None]) * torch.maximum(w_load[..., None, :], body) + tail
+    resident_cycles = torch.stack([weights, acts], dim=-1)
+    ok = (ok_m[..., :, None] & ok_n[..., None, :] & (k <= t["max_k"])[..., None, None]
+          & out_fits[..., None, None])[..., None].expand(resident_cycles.shape)
+    a_bytes = (m_tiles * act_slot[..., 0])[..., None, None, None] * \
+        torch.stack([n_blocks[..., None, :].expand(steps.shape), torch.ones_like(steps)], dim=-1)
+    w_bytes = (n_tiles[..., None, None, None] * (wgt_slot + param_slot)[..., None, None]) * \
+        torch.stack([torch.ones_like(steps), m_blocks[..., :, None].expand(steps.shape)], dim=-1)
+    resident_bytes = a_bytes + w_bytes + out_bytes[..., None, None, None]
+
+    # ---- K split points [H, L, S]
     kc_largest = torch.floor(torch.minimum(torch.minimum(t["act_buf"] / 2 / t["p_act"],
                                                          t["wgt_buf"] / 2 / (max_d * t["p_wgt"])),
                                            torch.minimum(t["max_k"], k)))
-    kc = torch.where(split, torch.floor(kc_largest / 2.0 ** (grid["split"] - 1)), k)
-    chunks = torch.ceil(k / kc.clamp(min=1))
-    act_slot = _ceil_to(kc * t["p_act"], bus)
-    wgt_slot_max = _ceil_to(kc * max_d * t["p_wgt"], bus)
-    valid = fresh & (kc >= 1) & (kc <= t["max_k"]) & torch.where(split, kc < k, k <= t["max_k"])
-    valid &= 2 * bm * act_slot <= t["act_buf"]
-    valid &= 2 * bn * wgt_slot_max <= t["wgt_buf"]
-    valid &= 2 * bn * t["param_slot"] <= t["param_buf"]
-    valid &= 2 * t["out_slot"] <= t["out_buf"]
+    s = torch.arange(K_SPLITS, dtype=dtype, device=m.device)
+    kc = torch.floor(kc_largest[..., None] / 2.0 ** s)
+    chunks = torch.ceil(k[..., None] / kc.clamp(min=1))
+    split_act = _ceil_to(kc * t["p_act"][..., None], bus[..., None])
+    split_wgt = _ceil_to(kc * (avg_d * t["p_wgt"])[..., None], bus[..., None])
+    step_load = load_time(split_act) + load_time(split_wgt) + load_time(param_slot.expand_as(kc))
+    split_tile = kc * avg_d[..., None] + t["fill"][..., None] + t["drain"][..., None] / chunks + c.tile_gap
+    split_body = torch.maximum(split_tile, store_time[..., None] / chunks)
+    split_steps = (m_tiles * n_tiles)[..., None] * chunks
+    split_cycles = step_load + (split_steps - 1) * torch.maximum(step_load, split_body) + split_tile + \
+        store_time[..., None] + c.fixed
+    split_ok = (kc >= 1) & (kc < k[..., None]) & (2 * split_act <= t["act_buf"][..., None]) & \
+        (2 * _ceil_to(kc * (max_d * t["p_wgt"])[..., None], bus[..., None]) <= t["wgt_buf"][..., None]) & \
+        (2 * param_slot <= t["param_buf"][..., None]) & out_fits[..., None]
+    split_bytes = split_steps * (split_act + split_wgt + param_slot) + out_bytes[..., None]
 
-    # ---- one step of each kind
-    def load_time(nbytes):
-        commands = torch.ceil(nbytes / MAX_ROW_BYTES)
-        bursts = torch.maximum(torch.ceil(nbytes / torch.minimum(256 * bus, torch.full_like(bus, 4096.0))), commands)
-        return nbytes / bus * c.beat + bursts * (latency + c.burst) + commands * c.command
-
-    wgt_bytes_per_tile = _ceil_to(kc * avg_d * t["p_wgt"], bus)
-    a_load = load_time(bm * act_slot)
-    w_load = load_time(bn * wgt_bytes_per_tile) + load_time(bn * t["param_slot"])
-    m_blocks, n_blocks = torch.ceil(m_tiles / bm), torch.ceil(n_tiles / bn)
-    tiles_per_step = (m_tiles / m_blocks) * (n_tiles / n_blocks)
-    tile_time = kc * avg_d + t["fill"] + torch.where(split, t["drain"] / chunks, t["drain"]) + c.tile_gap
-    store_time = (t["out_slot"] / bus * c.beat + latency + c.burst + c.command) / torch.where(split, chunks, 1.0)
-    compute = tiles_per_step * tile_time
-    stores = tiles_per_step * store_time
-
-    weights_outer = grid["order"] == 0
-    steps = torch.where(split, m_tiles * n_tiles * chunks, m_blocks * n_blocks)
-    firsts = torch.where(split, steps, torch.where(weights_outer, n_blocks, m_blocks))   # steps loading both
-    both = a_load + w_load
-    streaming = torch.where(weights_outer, a_load, w_load)
-    body = torch.maximum(compute, stores)
-    cycles = both + (firsts - 1) * torch.maximum(both, body) + (steps - firsts) * torch.maximum(streaming, body) \
-        + compute + store_time + c.fixed
-    cycles = cycles * count
-
-    # ---- DRAM traffic and energy
-    # How often each operand is loaded: per array tile with a K split, else once per outer block of the other.
-    a_loads = torch.where(split, n_tiles, torch.where(weights_outer, n_blocks, 1.0))
-    w_loads = torch.where(split, m_tiles, torch.where(weights_outer, 1.0, m_blocks))
-    a_bytes = m_tiles * act_slot * chunks * a_loads
-    w_bytes = n_tiles * (wgt_bytes_per_tile + t["param_slot"]) * chunks * w_loads
-    out_bytes = m_tiles * n_tiles * t["out_slot"]
-    dram = (a_bytes + w_bytes + out_bytes) * count
-    sram_pj = E_SRAM_PJ_PER_BYTE_8KIB * torch.sqrt(t["act_buf"] / 8192)
-    digit_ops = m_tiles * t["rows"] * k * n_tiles * t["cols"] * avg_d
-    energy = dram * E_DRAM_PJ_PER_BYTE + 2 * dram * sram_pj + \
-        count * digit_ops * (E_MULT8_PJ * t["g"] / 8 + E_ADD32_PJ)
-
-    inf = torch.tensor(math.inf, dtype=torch.float64, device=cycles.device)
-    shape = cycles.shape
-    return Costs(cycles=torch.where(valid, cycles, inf) if mask else cycles, dram_bytes=dram.expand(shape),
-                 energy_pj=energy.expand(shape), valid=valid.expand(shape),
-                 grid={"bm": bm.expand(shape), "bn": bn.expand(shape), "kc": kc.expand(shape),
-                       "order": grid["order"].expand(shape), "split": grid["split"].expand(shape)})
+    # ---- the grid [H, L, G]
+    shape = (*m_tiles.shape, -1)
+    cycles = torch.cat([resident_cycles.reshape(shape), split_cycles], dim=-1) * count[..., None]
+    valid = torch.cat([ok.reshape(shape), split_ok], dim=-1)
+    dram = torch.cat([resident_bytes.reshape(shape), split_bytes], dim=-1) * count[..., None]
+    energy = dram * pj_per_byte[..., None] + (count * compute_pj)[..., None]
+    if mask:
+        cycles = torch.where(valid, cycles, torch.tensor(math.inf, dtype=dtype, device=cycles.device))
+    return Costs(cycles=cycles, dram_bytes=dram, energy_pj=energy, valid=valid, m_tiles=m_tiles, n_tiles=n_tiles,
+                 k=k.expand_as(m_tiles), kc_largest=kc_largest)
 
 
 def _ceil_to(value, step):
@@ -276,21 +306,28 @@ def constants_dict(constants: Constants) -> dict:
 
 def grid_index(costs: Costs, h: int, layer: int, mapping: Mapping) -> int:
     """The grid point of ``mapping`` (grouped) for hardware ``h`` and layer ``layer``."""
-    g = {k: v[h, layer] for k, v in costs.grid.items()}
-    order = 0 if mapping.order == "weights" else 1
     if mapping.kc:
-        hits = (g["split"] > 0) & (g["kc"] == mapping.kc)
-    else:
-        hits = (g["split"] == 0) & (g["bm"] == mapping.bm) & (g["bn"] == mapping.bn) & (g["order"] == order)
-    found = torch.nonzero(hits).flatten()
-    if len(found) == 0:
-        raise KeyError(f"mapping {mapping} is not in the priced space")
-    return int(found[0])
+        largest = float(costs.kc_largest[h, layer])
+        for split in range(K_SPLITS):
+            if math.floor(largest / 2 ** split) == mapping.kc:
+                return N_RESIDENT + split
+        raise KeyError(f"K chunk {mapping.kc} is not among the priced chunks of {largest:.0f} and its halvings")
+
+    def exponent(extent: int, tiles: float) -> int:
+        if extent == tiles:
+            return EXTENT_BITS
+        if extent & (extent - 1):
+            raise KeyError(f"block extent {extent} is neither a power of two nor the whole dimension")
+        return extent.bit_length() - 1
+
+    bm_e = exponent(mapping.bm, float(costs.m_tiles[h, layer]))
+    bn_e = exponent(mapping.bn, float(costs.n_tiles[h, layer]))
+    return (bm_e * N_EXTENTS + bn_e) * 2 + (0 if mapping.order == "weights" else 1)
 
 
 def predict(cfg: HardwareConfig, gemm: Gemm, mapping: Mapping, constants: Constants = Constants(), *,
             latency: float = 20.0) -> float:
     """The model's cycles for one mapping (the batched model on a batch of one)."""
-    costs = price_mappings(HardwareBatch.from_configs([cfg]), LayerBatch.from_gemms([gemm]), constants,
-                           latency=latency, mask=False)
+    costs = price_mappings(HardwareBatch.from_configs([cfg], dtype=torch.float64),
+                           LayerBatch.from_gemms([gemm], dtype=torch.float64), constants, latency=latency, mask=False)
     return float(costs.cycles[0, 0, grid_index(costs, 0, 0, mapping)])
