@@ -199,11 +199,14 @@ def _extent(exp, tiles):
 
 
 def price_mappings(hw: HardwareBatch, layers: LayerBatch, constants: Constants = Constants(), *,
-                   latency: float = 20.0, mask: bool = True) -> Costs:
+                   latency: float = 20.0, mask: bool = True, digits: tuple | None = None) -> Costs:
     """Cycles, DRAM bytes and energy of every grid point on every (hardware, layer); see the module docstring.
 
     The resident points are outer products: what depends on the activation block lives on one axis, what depends
     on the weight block on another, and only the final combination is computed on the whole grid.
+
+    ``digits``, when given, is ``(sum, max)`` of the column tiles' digits per (hardware, layer) [H, L] in place of
+    the layers' fixed bits: the search passes `expected_tile_digits` there, and the costs are differentiable in it.
     """
     c = constants
     t = {name: v[:, None] for name, v in hw.t.items()}                   # [H, 1]
@@ -212,6 +215,8 @@ def price_mappings(hw: HardwareBatch, layers: LayerBatch, constants: Constants =
 
     m_tiles = torch.ceil(m / t["rows"])                                  # [H, L]
     n_tiles, sum_d, max_d = tile_digits(hw, layers)
+    if digits is not None:
+        sum_d, max_d = digits
     avg_d = sum_d / n_tiles
     burst_bytes = torch.clamp(256 * bus, max=4096.0)
 
@@ -221,6 +226,12 @@ def price_mappings(hw: HardwareBatch, layers: LayerBatch, constants: Constants =
         bursts = torch.maximum(torch.ceil(nbytes / burst_bytes.reshape(*burst_bytes.shape, *extra)), commands)
         return nbytes / bus.reshape(*bus.shape, *extra) * c.beat + bursts * (latency + c.burst) + \
             commands * c.command
+
+    def fetch_time(commands):
+        """The program's share of the read channel: 16 bytes per command, fetched 128 bytes per request."""
+        extra = (1,) * (commands.dim() - 2)
+        return commands * isa.COMMAND_BYTES / bus.reshape(*bus.shape, *extra) * c.beat + \
+            commands * isa.COMMAND_BYTES / isa.FETCH_BYTES * (latency + c.burst)
 
     store_time = t["out_slot"] / bus * c.beat + latency + c.burst + c.command
     out_fits = 2 * t["out_slot"] <= t["out_buf"]
@@ -245,16 +256,20 @@ def price_mappings(hw: HardwareBatch, layers: LayerBatch, constants: Constants =
     m_blocks, n_blocks = torch.ceil(m_tiles[..., None] / bm), torch.ceil(n_tiles[..., None] / bn)
     tile_time = (k * avg_d + t["fill"] + t["drain"] + c.tile_gap)[..., None, None]
     tiles_per_step = (m_tiles[..., None] / m_blocks)[..., :, None] * (n_tiles[..., None] / n_blocks)[..., None, :]
+    # Every step also fetches its commands (a COMPUTE and a STORE per tile) over the same read channel.
+    step_fetch = fetch_time(2 * tiles_per_step)
+    a_load = a_load[..., :, None] + step_fetch + fetch_time(torch.ones_like(step_fetch))
+    w_load = w_load[..., None, :] + fetch_time(2 * torch.ones_like(step_fetch))
     compute = tiles_per_step * tile_time
     body = tiles_per_step * torch.maximum(tile_time, store_time[..., None, None])
-    both = a_load[..., :, None] + w_load[..., None, :]
+    both = a_load + w_load
     steps = m_blocks[..., :, None] * n_blocks[..., None, :]
-    tail = compute + store_time[..., None, None] + c.fixed
+    tail = compute + store_time[..., None, None] + c.fixed + 2 * latency     # the first fetch, the last response
     peak = torch.maximum(both, body)
     weights = both + (n_blocks[..., None, :] - 1) * peak + \
-        (steps - n_blocks[..., None, :]) * torch.maximum(a_load[..., :, None], body) + tail
+        (steps - n_blocks[..., None, :]) * torch.maximum(a_load, body) + tail
     acts = both + (m_blocks[..., :, None] - 1) * peak + \
-        (steps - m_blocks[..., :, None]) * torch.maximum(w_load[..., None, :], body) + tail
+        (steps - m_blocks[..., :, None]) * torch.maximum(w_load + step_fetch, body) + tail
     resident_cycles = torch.stack([weights, acts], dim=-1)
     ok = (ok_m[..., :, None] & ok_n[..., None, :] & (k <= t["max_k"])[..., None, None]
           & out_fits[..., None, None])[..., None].expand(resident_cycles.shape)
@@ -273,12 +288,13 @@ def price_mappings(hw: HardwareBatch, layers: LayerBatch, constants: Constants =
     chunks = torch.ceil(k[..., None] / kc.clamp(min=1))
     split_act = _ceil_to(kc * t["p_act"][..., None], bus[..., None])
     split_wgt = _ceil_to(kc * (avg_d * t["p_wgt"])[..., None], bus[..., None])
-    step_load = load_time(split_act) + load_time(split_wgt) + load_time(param_slot.expand_as(kc))
+    step_load = load_time(split_act) + load_time(split_wgt) + load_time(param_slot.expand_as(kc)) + \
+        fetch_time(4 + 1 / chunks)
     split_tile = kc * avg_d[..., None] + t["fill"][..., None] + t["drain"][..., None] / chunks + c.tile_gap
     split_body = torch.maximum(split_tile, store_time[..., None] / chunks)
     split_steps = (m_tiles * n_tiles)[..., None] * chunks
     split_cycles = step_load + (split_steps - 1) * torch.maximum(step_load, split_body) + split_tile + \
-        store_time[..., None] + c.fixed
+        store_time[..., None] + c.fixed + 2 * latency
     split_ok = (kc >= 1) & (kc < k[..., None]) & (2 * split_act <= t["act_buf"][..., None]) & \
         (2 * _ceil_to(kc * (max_d * t["p_wgt"])[..., None], bus[..., None]) <= t["wgt_buf"][..., None]) & \
         (2 * param_slot <= t["param_buf"][..., None]) & out_fits[..., None]
@@ -331,3 +347,27 @@ def predict(cfg: HardwareConfig, gemm: Gemm, mapping: Mapping, constants: Consta
     costs = price_mappings(HardwareBatch.from_configs([cfg], dtype=torch.float64),
                            LayerBatch.from_gemms([gemm], dtype=torch.float64), constants, latency=latency, mask=False)
     return float(costs.cycles[0, 0, grid_index(costs, 0, 0, mapping)])
+
+
+def expected_tile_digits(bit_probs: torch.Tensor, bit_values, cols: int, g: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Expected digits of each column tile when output channel i has ``bit_values[b]`` bits with probability
+    ``bit_probs[i, b]`` (independently): differentiable in ``bit_probs``.
+
+    Channels are grouped by their expected bits (the order is not differentiated). A tile's digits are
+    ``ceil(max bits / g)``, and ``E[D] = sum over d >= 1 of P(D >= d) = sum_d (1 - prod_i F_i((d - 1) g))`` with
+    ``F_i`` channel i's cumulative distribution. Returns the sum over tiles and the largest tile's expectation.
+    """
+    values = torch.as_tensor(bit_values, dtype=bit_probs.dtype, device=bit_probs.device)
+    order = torch.argsort((bit_probs * values).sum(-1).detach(), stable=True)
+    probs = bit_probs[order]
+    n = probs.shape[0]
+    tiles = -(-n // cols)
+    probs = torch.cat([probs, probs.new_zeros(tiles * cols - n, probs.shape[1])]).reshape(tiles, cols, -1)
+    d_max = int(math.ceil(float(values.max()) / g))
+    thresholds = g * torch.arange(d_max, dtype=values.dtype, device=values.device)        # (d - 1) g, d = 1..
+    below = (values[None, :] <= thresholds[:, None]).to(probs.dtype)                        # [d, B]
+    cdf = torch.einsum("tcb,db->tcd", probs, below)                                          # F_i((d-1) g)
+    padding = torch.arange(tiles * cols, device=probs.device).reshape(tiles, cols) >= n    # padded: always <= any
+    cdf = torch.where(padding[..., None], torch.ones_like(cdf), cdf)
+    expected = (1 - cdf.prod(dim=1)).sum(-1)                                                # [tiles]
+    return expected.sum(), expected.max()

@@ -87,6 +87,42 @@ def cmd_sim_gemm(args) -> int:
     return 0 if result["bit_exact"] else 1
 
 
+def cmd_map(args) -> int:
+    from .layers import load_layers
+    from .mapper import map_layers
+
+    if args.latency < 0:
+        raise InputError("--latency", args.latency, "a number of cycles >= 0")
+    result = map_layers(_config(args), load_layers(args.layers), latency=args.latency)
+    if args.json:
+        atomic_write_json(args.json, result)
+    state = "calibrated" if result["calibrated"] else "UNCALIBRATED (make calibrate)"
+    print(f"{'layer':28} {'M':>7} {'K':>6} {'N':>5} {'x':>4}  {'mapping':34} {'cycles':>12} {'DRAM bytes':>12}")
+    for r in result["layers"]:
+        mp = r["mapping"]
+        text = f"bm={mp['bm']} bn={mp['bn']} {mp['order']}" + (f" kc={mp['kc']}" if mp["kc"] else "")
+        print(f"{r['name'][:28]:28} {r['m']:7d} {r['k']:6d} {r['n']:5d} {r['count']:4d}  {text:34} "
+              f"{r['cycles']:12.0f} {r['dram_bytes']:12.0f}")
+    print(f"total: {result['total_cycles']:.0f} cycles, {result['total_dram_bytes']:.0f} DRAM bytes, "
+          f"{result['total_energy_pj'] / 1e6:.3f} uJ; host layers: {len(result['host_layers'])}; model {state}")
+    return 0
+
+
+def cmd_sim_layer(args) -> int:
+    from sim.layer import run_layer
+
+    from .layers import load_layers
+
+    layers = load_layers(args.layer)
+    if len(layers) != 1:
+        raise InputError("--layer", f"{len(layers)} layers", "a file with exactly one layer")
+    result = run_layer(_config(args), layers[0], seed=args.seed, latency=args.latency, simulator=args.simulator)
+    if args.json:
+        atomic_write_json(args.json, result)
+    print(json.dumps({k: result[k] for k in ("bit_exact", "cycles_measured", "cycles_predicted", "mapping")}))
+    return 0 if result["bit_exact"] else 1
+
+
 def cmd_disasm(args) -> int:
     from .isa import disassemble
 
@@ -148,6 +184,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--latency", type=int, default=0, help="with --system: memory latency in cycles (default 0)")
     p.add_argument("--json", metavar="OUT", help="write the result as JSON")
     p.set_defaults(handler=cmd_sim_gemm)
+
+    p = sim.add_parser("layer", help="one layer compiled with its best mapping and run on the whole accelerator")
+    _add_config(p)
+    p.add_argument("--layer", required=True, metavar="LAYER.json", help="a layers file holding one layer")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--latency", type=int, default=20, help="memory latency in cycles (default 20)")
+    p.add_argument("--simulator", choices=("verilator", "icarus"), default="verilator")
+    p.add_argument("--json", metavar="OUT")
+    p.set_defaults(handler=cmd_sim_layer)
+
+    p = commands.add_parser("map", help="the best mapping of every layer (BatchTile) with predicted cycles / bytes")
+    _add_config(p)
+    p.add_argument("--layers", required=True, metavar="LAYERS.json")
+    p.add_argument("--latency", type=float, default=20.0, help="memory latency in cycles (default 20)")
+    p.add_argument("--json", metavar="OUT")
+    p.set_defaults(handler=cmd_map)
 
     p = commands.add_parser("disasm", help="print an accelerator program (binary, 16-byte commands) readably")
     p.add_argument("program", metavar="PROGRAM")

@@ -40,6 +40,7 @@ from .errors import InputError
 
 COMMAND_BITS = 128
 COMMAND_BYTES = COMMAND_BITS // 8
+FETCH_BYTES = 128              # the controller fetches the program in requests of this many bytes
 PARAM_RECORD_BYTES = 8
 
 

@@ -189,12 +189,12 @@ def _largest_chunk(cfg: HardwareConfig, gemm: Gemm, group: bool) -> int:
     return lo
 
 
-def simple_mapping(cfg: HardwareConfig, gemm: Gemm) -> Mapping:
+def simple_mapping(cfg: HardwareConfig, gemm: Gemm, name: str = "gemm") -> Mapping:
     """The mapping the test tiler always used: one array tile per block, weight-stationary, the whole K when it fits
     and the largest K chunk otherwise. A baseline for the cost model to beat."""
     if fit_problem(plan(cfg, gemm, Mapping())) is None:
         return Mapping()
     kc = _largest_chunk(cfg, gemm, True)
     if kc < 1:
-        check_fits(plan(cfg, gemm, Mapping(kc=1)))
+        check_fits(plan(cfg, gemm, Mapping(kc=1)), name)
     return Mapping(kc=kc)

@@ -13,7 +13,7 @@ from . import commands
 from .dma import request_layout
 
 FETCH_DEPTH = 16          # commands held between fetch and decode
-FETCH_BYTES = 128         # bytes per fetch request: half the queue, so one request is in flight while one decodes
+FETCH_BYTES = isa.FETCH_BYTES   # per fetch request: half the queue, so one request is in flight while one decodes
 QUEUE_DEPTH = 8           # commands waiting per unit: how far loads may run ahead of computes
 COUNTER_BITS = 48
 
