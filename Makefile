@@ -10,7 +10,7 @@ CONFIG   ?=
 CONFIG_ARG := $(if $(CONFIG),--config $(CONFIG),)
 JOBS     ?= 2
 
-.PHONY: setup rtl synth pe-table test test-slow bench bench-rtl bench-quant clean
+.PHONY: setup rtl synth pe-table test test-slow bench bench-rtl bench-quant bench-batchtile clean
 
 setup: $(STAMP)
 
@@ -38,13 +38,16 @@ test: setup                ## the CI suite (long sweeps excluded)
 test-slow: setup           ## the long sweeps only
 	$(BIN)/pytest -n $(JOBS) -m slow tests
 
-bench: bench-rtl bench-quant
+bench: bench-rtl bench-quant bench-batchtile
 
 bench-rtl: setup           ## RTL generation, simulation and synthesis figures -> build/bench/rtl.json
 	$(BIN)/python -m sim.bench_rtl --out build/bench/rtl.json
 
 bench-quant: setup         ## CSQ memory, digits QAT accuracy, training time -> build/bench/quant.json
 	$(BIN)/python -m codesign.bench_quant --out build/bench/quant.json
+
+bench-batchtile: setup     ## BatchTile search step (MobileNetV2 x 64 hw) vs a Python loop -> build/bench/batchtile.json
+	$(BIN)/python -m codesign.bench_batchtile --out build/bench/batchtile.json
 
 clean:
 	rm -rf build

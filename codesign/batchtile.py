@@ -92,6 +92,7 @@ class HardwareBatch:
                 "param_buf": cfg.param_buf_bytes, "p_act": words.act, "p_wgt": words.wgt, "p_out": words.out,
                 "param_slot": _round_up(words.param, words.bus),
                 "out_slot": _round_up(cfg.rows * words.out, words.bus),
+                "row_major": float(words.out % words.bus == 0 and words.out * 8 == cfg.cols * cfg.act_bits),
                 "fill": cfg.rows + cfg.cols - 1, "drain": cfg.rows + REQUANT_LATENCY,
                 "area_luts": area_luts(cfg), "brams": brams(cfg),
             })
@@ -233,7 +234,9 @@ def price_mappings(hw: HardwareBatch, layers: LayerBatch, constants: Constants =
         return commands * isa.COMMAND_BYTES / bus.reshape(*bus.shape, *extra) * c.beat + \
             commands * isa.COMMAND_BYTES / isa.FETCH_BYTES * (latency + c.burst)
 
-    store_time = t["out_slot"] / bus * c.beat + latency + c.burst + c.command
+    # A row-major store moves C a row at a time: one burst per tile row, where a tile-major store is one burst.
+    store_bursts = torch.where(t["row_major"] > 0, t["rows"], 1.0)
+    store_time = t["out_slot"] / bus * c.beat + store_bursts * (latency + c.burst) + c.command
     out_fits = 2 * t["out_slot"] <= t["out_buf"]
     out_bytes = m_tiles * n_tiles * t["out_slot"]
     sram_pj = E_SRAM_PJ_PER_BYTE_8KIB * torch.sqrt(t["act_buf"] / 8192)
@@ -264,7 +267,8 @@ def price_mappings(hw: HardwareBatch, layers: LayerBatch, constants: Constants =
     body = tiles_per_step * torch.maximum(tile_time, store_time[..., None, None])
     both = a_load + w_load
     steps = m_blocks[..., :, None] * n_blocks[..., None, :]
-    tail = compute + store_time[..., None, None] + c.fixed + 2 * latency     # the first fetch, the last response
+    # After the last load: the last step's computes and stores, the last store, the first fetch, the last response.
+    tail = body + store_time[..., None, None] + c.fixed + 2 * latency
     peak = torch.maximum(both, body)
     weights = both + (n_blocks[..., None, :] - 1) * peak + \
         (steps - n_blocks[..., None, :]) * torch.maximum(a_load, body) + tail
@@ -286,16 +290,17 @@ def price_mappings(hw: HardwareBatch, layers: LayerBatch, constants: Constants =
     s = torch.arange(K_SPLITS, dtype=dtype, device=m.device)
     kc = torch.floor(kc_largest[..., None] / 2.0 ** s)
     chunks = torch.ceil(k[..., None] / kc.clamp(min=1))
-    split_act = _ceil_to(kc * t["p_act"][..., None], bus[..., None])
-    split_wgt = _ceil_to(kc * (avg_d * t["p_wgt"])[..., None], bus[..., None])
+    k_step = k[..., None] / chunks                    # the chunks' mean length (the last one is shorter)
+    split_act = _ceil_to(k_step * t["p_act"][..., None], bus[..., None])
+    split_wgt = _ceil_to(k_step * (avg_d * t["p_wgt"])[..., None], bus[..., None])
     step_load = load_time(split_act) + load_time(split_wgt) + load_time(param_slot.expand_as(kc)) + \
         fetch_time(4 + 1 / chunks)
-    split_tile = kc * avg_d[..., None] + t["fill"][..., None] + t["drain"][..., None] / chunks + c.tile_gap
+    split_tile = k_step * avg_d[..., None] + t["fill"][..., None] + t["drain"][..., None] / chunks + c.tile_gap
     split_body = torch.maximum(split_tile, store_time[..., None] / chunks)
     split_steps = (m_tiles * n_tiles)[..., None] * chunks
-    split_cycles = step_load + (split_steps - 1) * torch.maximum(step_load, split_body) + split_tile + \
+    split_cycles = step_load + (split_steps - 1) * torch.maximum(step_load, split_body) + split_body + \
         store_time[..., None] + c.fixed + 2 * latency
-    split_ok = (kc >= 1) & (kc < k[..., None]) & (2 * split_act <= t["act_buf"][..., None]) & \
+    split_ok = (kc >= 1) & (kc < k[..., None]) & (2 * _ceil_to(kc * t["p_act"][..., None], bus[..., None]) <= t["act_buf"][..., None]) & \
         (2 * _ceil_to(kc * (max_d * t["p_wgt"])[..., None], bus[..., None]) <= t["wgt_buf"][..., None]) & \
         (2 * param_slot <= t["param_buf"][..., None]) & out_fits[..., None]
     split_bytes = split_steps * (split_act + split_wgt + param_slot) + out_bytes[..., None]
