@@ -10,7 +10,7 @@ CONFIG   ?=
 CONFIG_ARG := $(if $(CONFIG),--config $(CONFIG),)
 JOBS     ?= 2
 
-.PHONY: setup rtl synth pe-table test test-slow bench bench-rtl bench-quant bench-batchtile clean
+.PHONY: setup rtl synth pe-table calibrate test test-slow bench bench-rtl bench-quant bench-batchtile clean
 
 setup: $(STAMP)
 
@@ -32,13 +32,16 @@ synth: setup               ## accelerator area by category, SWEEP_CONFIGS -> bui
 pe-table: setup            ## regenerate the committed PE area table codesign/data/pe_area.json
 	$(CODESIGN) synth --pe-table codesign/data/pe_area.json
 
+calibrate: setup           ## fit the cost model to RTL cycle counts -> build/calibration.json, build/bench/costmodel.{json,png}
+	$(BIN)/python -m sim.calibrate --out build/calibration.json --report build/bench/costmodel.json
+
 test: setup                ## the CI suite (long sweeps excluded)
 	$(BIN)/pytest -n $(JOBS) -m "not slow" tests
 
 test-slow: setup           ## the long sweeps only
 	$(BIN)/pytest -n $(JOBS) -m slow tests
 
-bench: bench-rtl bench-quant bench-batchtile
+bench: bench-rtl bench-quant bench-batchtile calibrate
 
 bench-rtl: setup           ## RTL generation, simulation and synthesis figures -> build/bench/rtl.json
 	$(BIN)/python -m sim.bench_rtl --out build/bench/rtl.json
