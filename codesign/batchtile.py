@@ -270,18 +270,28 @@ def price_mappings(hw: HardwareBatch, layers: LayerBatch, constants: Constants =
     # After the last load: the last step's computes and stores, the last store, the first fetch, the last response.
     tail = body + store_time[..., None, None] + c.fixed + 2 * latency
     peak = torch.maximum(both, body)
-    weights = both + (n_blocks[..., None, :] - 1) * peak + \
-        (steps - n_blocks[..., None, :]) * torch.maximum(a_load, body) + tail
-    acts = both + (m_blocks[..., :, None] - 1) * peak + \
-        (steps - m_blocks[..., :, None]) * torch.maximum(w_load + step_fetch, body) + tail
-    resident_cycles = torch.stack([weights, acts], dim=-1)
-    ok = (ok_m[..., :, None] & ok_n[..., None, :] & (k <= t["max_k"])[..., None, None]
-          & out_fits[..., None, None])[..., None].expand(resident_cycles.shape)
-    a_bytes = (m_tiles * act_slot[..., 0])[..., None, None, None] * \
-        torch.stack([n_blocks[..., None, :].expand(steps.shape), torch.ones_like(steps)], dim=-1)
-    w_bytes = (n_tiles[..., None, None, None] * (wgt_slot + param_slot)[..., None, None]) * \
-        torch.stack([torch.ones_like(steps), m_blocks[..., :, None].expand(steps.shape)], dim=-1)
-    resident_bytes = a_bytes + w_bytes + out_bytes[..., None, None, None]
+    # Written straight into the grid's resident part (order fastest), without stacking copies.
+    H, L = m_tiles.shape
+    G = N_RESIDENT + K_SPLITS
+    cycles = torch.empty(H, L, G, dtype=dtype, device=m.device)
+    dram = torch.empty_like(cycles)
+    valid = torch.empty(H, L, G, dtype=torch.bool, device=m.device)
+    res_cycles = cycles[..., :N_RESIDENT].view(H, L, N_EXTENTS, N_EXTENTS, 2)
+    res_dram = dram[..., :N_RESIDENT].view(H, L, N_EXTENTS, N_EXTENTS, 2)
+    res_valid = valid[..., :N_RESIDENT].view(H, L, N_EXTENTS, N_EXTENTS, 2)
+    torch.add(both + (n_blocks[..., None, :] - 1) * peak,
+              (steps - n_blocks[..., None, :]) * torch.maximum(a_load, body) + tail, out=res_cycles[..., 0])
+    torch.add(both + (m_blocks[..., :, None] - 1) * peak,
+              (steps - m_blocks[..., :, None]) * torch.maximum(w_load + step_fetch, body) + tail,
+              out=res_cycles[..., 1])
+    ok = ok_m[..., :, None] & ok_n[..., None, :] & (k <= t["max_k"])[..., None, None] & out_fits[..., None, None]
+    res_valid[..., 0] = ok
+    res_valid[..., 1] = ok
+    a_total = (m_tiles * act_slot[..., 0])[..., None, None]
+    w_total = (n_tiles[..., None] * (wgt_slot + param_slot))[..., None]
+    fixed_bytes = out_bytes[..., None, None]
+    res_dram[..., 0] = a_total * n_blocks[..., None, :] + (w_total + fixed_bytes)       # A again per weight block
+    res_dram[..., 1] = (a_total + fixed_bytes) + w_total * m_blocks[..., :, None]       # W again per act block
 
     # ---- K split points [H, L, S]
     kc_largest = torch.floor(torch.minimum(torch.minimum(t["act_buf"] / 2 / t["p_act"],
@@ -306,13 +316,14 @@ def price_mappings(hw: HardwareBatch, layers: LayerBatch, constants: Constants =
     split_bytes = split_steps * (split_act + split_wgt + param_slot) + out_bytes[..., None]
 
     # ---- the grid [H, L, G]
-    shape = (*m_tiles.shape, -1)
-    cycles = torch.cat([resident_cycles.reshape(shape), split_cycles], dim=-1) * count[..., None]
-    valid = torch.cat([ok.reshape(shape), split_ok], dim=-1)
-    dram = torch.cat([resident_bytes.reshape(shape), split_bytes], dim=-1) * count[..., None]
+    cycles[..., N_RESIDENT:] = split_cycles
+    valid[..., N_RESIDENT:] = split_ok
+    dram[..., N_RESIDENT:] = split_bytes
+    cycles.mul_(count[..., None])
+    dram.mul_(count[..., None])
     energy = dram * pj_per_byte[..., None] + (count * compute_pj)[..., None]
     if mask:
-        cycles = torch.where(valid, cycles, torch.tensor(math.inf, dtype=dtype, device=cycles.device))
+        cycles.masked_fill_(~valid, math.inf)
     return Costs(cycles=cycles, dram_bytes=dram, energy_pj=energy, valid=valid, m_tiles=m_tiles, n_tiles=n_tiles,
                  k=k.expand_as(m_tiles), kc_largest=kc_largest)
 
