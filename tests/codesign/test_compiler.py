@@ -112,3 +112,15 @@ def test_simple_mapping_is_the_whole_k_when_it_fits():
     assert simple_mapping(ROOMY, Gemm(8, 64, 8, (8,) * 8)) == Mapping()
     split = simple_mapping(CFG, Gemm(8, 1000, 8, (8,) * 8))
     assert 1 <= split.kc < 1000 and (split.bm, split.bn) == (1, 1)
+
+
+@given(m=st.integers(1, 20), k=st.integers(1, 700), n=st.integers(1, 14), seed=st.integers(0, 1 << 16),
+       pick=st.floats(0, 1))
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def test_a_random_mapping_of_a_random_gemm_runs_bit_exact_on_the_rtl(m, k, n, seed, pick):
+    a, w, bits, requant, want = _operands(ROOMY, m, k, n, seed)
+    mappings = enumerate_mappings(ROOMY, Gemm(m, k, n, tuple(int(b) for b in bits)))
+    mapping = mappings[min(int(pick * len(mappings)), len(mappings) - 1)]
+    program = compile_gemm(ROOMY, a, w, bits, requant, mapping)
+    outputs = run_session(ROOMY, [gemm_job(program, latency=3, backpressure=0.2, seed=seed)])[0]
+    assert check_gemm_job(program, want, outputs)["bit_exact"], mapping
