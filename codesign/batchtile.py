@@ -92,7 +92,6 @@ class HardwareBatch:
                 "param_buf": cfg.param_buf_bytes, "p_act": words.act, "p_wgt": words.wgt, "p_out": words.out,
                 "param_slot": _round_up(words.param, words.bus),
                 "out_slot": _round_up(cfg.rows * words.out, words.bus),
-                "row_major": float(words.out % words.bus == 0 and words.out * 8 == cfg.cols * cfg.act_bits),
                 "fill": cfg.rows + cfg.cols - 1, "drain": cfg.rows + REQUANT_LATENCY,
                 "area_luts": area_luts(cfg), "brams": brams(cfg),
             })
@@ -234,9 +233,7 @@ def price_mappings(hw: HardwareBatch, layers: LayerBatch, constants: Constants =
         return commands * isa.COMMAND_BYTES / bus.reshape(*bus.shape, *extra) * c.beat + \
             commands * isa.COMMAND_BYTES / isa.FETCH_BYTES * (latency + c.burst)
 
-    # A row-major store moves C a row at a time: one burst per tile row, where a tile-major store is one burst.
-    store_bursts = torch.where(t["row_major"] > 0, t["rows"], 1.0)
-    store_time = t["out_slot"] / bus * c.beat + store_bursts * (latency + c.burst) + c.command
+    store_time = t["out_slot"] / bus * c.beat + latency + c.burst + c.command      # one burst per tile
     out_fits = 2 * t["out_slot"] <= t["out_buf"]
     out_bytes = m_tiles * n_tiles * t["out_slot"]
     sram_pj = E_SRAM_PJ_PER_BYTE_8KIB * torch.sqrt(t["act_buf"] / 8192)

@@ -9,8 +9,10 @@ store for its compute and the compute that reuses an output half for the store t
 taken, so the token counters end the program at zero.
 
 The host lays the operands out tile by tile (`codesign.isa` word layouts; im2col, when a convolution is lowered,
-happens in this host layout: see `codesign.layers`). C comes back row-major when an output word is whole bus beats
-(2-D stores with a stride), tile by tile otherwise. `Program.decode_c` undoes the layout and the channel
+happens in this host layout: see `codesign.layers`). C comes back tile by tile: one burst per array tile, which the
+host re-lays for the next layer as it does every operand. ``out_layout="rows"`` writes C row-major instead, with 2-D
+stores of one row per burst (when an output word is whole bus beats): convenient for a host that reads C directly,
+but a burst per row is slow on a memory with latency. `Program.decode_c` undoes the layout and the channel
 permutation of the mapping.
 """
 
@@ -22,6 +24,7 @@ import numpy as np
 
 from . import isa
 from .config import HardwareConfig
+from .errors import InputError
 from .isa import Compute, Dma, End, Opcode
 from .mapping import MAX_ROW_BYTES, Gemm, Mapping, Plan, check_fits, plan
 from .reference import Requant
@@ -109,12 +112,17 @@ def _loads(opcode: Opcode, dram: int, buf: int, nbytes: int) -> list[Dma]:
 
 
 def compile_gemm(cfg: HardwareConfig, a: np.ndarray, w: np.ndarray, bits, requant: Requant, mapping: Mapping, *,
-                 act_signed: bool = False, name: str = "gemm", base: int = PROGRAM_BASE) -> Program:
+                 act_signed: bool = False, name: str = "gemm", base: int = PROGRAM_BASE,
+                 out_layout: str = "tiles") -> Program:
     """``requant(A @ W)`` with per-channel ``bits`` as a program for ``cfg`` laid out by ``mapping``."""
     m, k = a.shape
     n = w.shape[1]
     p = plan(cfg, Gemm(m, k, n, tuple(int(b) for b in bits)), mapping)
     check_fits(p, name)
+    if out_layout not in ("tiles", "rows") or (out_layout == "rows" and not p.row_major_possible):
+        raise InputError(f"{name} out_layout", out_layout,
+                         "'tiles', or 'rows' when an output word is a whole number of bus beats")
+    row_major = out_layout == "rows"
     words = isa.word_bytes(cfg)
     bus = words.bus
     perm = np.asarray(p.permutation)
@@ -175,7 +183,7 @@ def compile_gemm(cfg: HardwareConfig, a: np.ndarray, w: np.ndarray, bits, requan
     p_addr = region(records)
 
     c_row_bytes = p.n_tiles * words.out
-    out_bytes = (p.m_tiles * cfg.rows * c_row_bytes if p.row_major_out else p.m_tiles * p.n_tiles * p.out_slot)
+    out_bytes = (p.m_tiles * cfg.rows * c_row_bytes if row_major else p.m_tiles * p.n_tiles * p.out_slot)
     out_addr = place(bytes([OUTPUT_FILL]) * out_bytes)
 
     # ---- steps: (loads, computes), computes as (i, j, chunk)
@@ -203,7 +211,7 @@ def compile_gemm(cfg: HardwareConfig, a: np.ndarray, w: np.ndarray, bits, requan
                 pop_next=emit and e >= 2, push_next=emit))
             compute_cycles += tile_cycles(cfg, comp["k"], p.tile_bits[j], emit=emit)
             if emit:
-                if p.row_major_out:
+                if row_major:
                     store = Dma(opcode=Opcode.STORE, dram_addr=out_addr + i * cfg.rows * c_row_bytes + j * words.out,
                                 buf_addr=(e % 2) * halves["out"], rows=cfg.rows, row_bytes=words.out,
                                 dram_stride=c_row_bytes)
@@ -220,7 +228,7 @@ def compile_gemm(cfg: HardwareConfig, a: np.ndarray, w: np.ndarray, bits, requan
         for i in range(p.m_tiles):
             for j in range(p.n_tiles):
                 for r in range(cfg.rows):
-                    at = ((i * cfg.rows + r) * c_row_bytes + j * words.out if p.row_major_out
+                    at = ((i * cfg.rows + r) * c_row_bytes + j * words.out if row_major
                           else (i * p.n_tiles + j) * p.out_slot + r * words.out)
                     c_out[i * cfg.rows + r, j * cfg.cols:(j + 1) * cfg.cols] = _values(
                         blob[at:at + words.out], cfg.act_bits, cfg.cols, signed=not requant.relu)

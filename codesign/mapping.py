@@ -83,7 +83,7 @@ class Plan:
     wgt_slots: tuple[tuple[int, ...], ...]  # [column tile][chunk] bytes of digit planes, bus-aligned
     param_slot: int
     out_slot: int                       # bytes of one array tile's output rows, bus-aligned
-    row_major_out: bool                 # C goes to DRAM row-major with 2-D stores (output word = whole beats)
+    row_major_possible: bool            # C can go to DRAM row-major with 2-D stores (output word = whole beats)
 
     @property
     def resident(self) -> bool:
@@ -119,7 +119,7 @@ def plan(cfg: HardwareConfig, gemm: Gemm, mapping: Mapping) -> Plan:
                         for b in tile_bits),
         param_slot=_round_up(words.param, bus),
         out_slot=_round_up(cfg.rows * words.out, bus),
-        row_major_out=words.out % bus == 0 and words.out * 8 == cfg.cols * cfg.act_bits,
+        row_major_possible=words.out % bus == 0 and words.out * 8 == cfg.cols * cfg.act_bits,
     )
 
 

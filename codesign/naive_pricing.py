@@ -96,9 +96,7 @@ def _pair(cfg: HardwareConfig, gemm: Gemm, count: int, c: Constants, latency: fl
         p_wgt=p_wgt, param_slot=param_slot, fill=float(cfg.rows + cfg.cols - 1),
         drain=float(cfg.rows + REQUANT_LATENCY), max_k=float(cfg.max_k), act_buf=act_buf, wgt_buf=wgt_buf,
         param_buf=float(cfg.param_buf_bytes), out_fits=2 * out_slot <= cfg.out_buf_bytes,
-        store_time=out_slot / bus * c.beat + (cfg.rows if words.out % words.bus == 0 and
-                                             words.out * 8 == cfg.cols * cfg.act_bits else 1) * (latency + c.burst)
-        + c.command,
+        store_time=out_slot / bus * c.beat + latency + c.burst + c.command,
         act_slot=_ceil_to(k * p_act, bus), wgt_slot=_ceil_to(k * avg_d * p_wgt, bus),
         widest_slot=_ceil_to(k * max_d * p_wgt, bus),
         kc_largest=math.floor(min(act_buf / 2 / p_act, wgt_buf / 2 / (max_d * p_wgt), float(cfg.max_k), k)))
