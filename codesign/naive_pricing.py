@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from . import isa
 from .batchtile import EXTENT_BITS, N_EXTENTS, N_RESIDENT, Constants
 from .config import HardwareConfig
-from .mapping import K_SPLITS, MAX_ROW_BYTES, Gemm
+from .mapping import K_SPLITS, MAX_ROW_BYTES, Gemm, Mapping, enumerate_mappings
 from .timing import REQUANT_LATENCY
 
 GRID_POINTS = N_RESIDENT + K_SPLITS
@@ -201,3 +201,34 @@ def search(configs: list[HardwareConfig], gemms: list[Gemm], counts: list[int] |
         result.best.append(bests)
         result.totals.append(sum(bests))
     return result
+
+
+def price_mapping(cfg: HardwareConfig, gemm: Gemm, mapping: Mapping, count: int = 1,
+                  constants: Constants = Constants(), *, latency: float = 20.0) -> float:
+    """One mapping's cycles by the same formulas: what a caller without BatchTile uses one mapping at a time."""
+    p = _pair(cfg, gemm, count, constants, latency)
+    if mapping.kc:
+        for split in range(K_SPLITS):
+            if math.floor(p.kc_largest / 2.0 ** split) == mapping.kc:
+                return _split_point(p, split)
+        return math.inf
+
+    def exponent(extent: int, tiles: float) -> int:
+        return EXTENT_BITS if extent == tiles else extent.bit_length() - 1
+
+    return _resident_point(p, exponent(mapping.bm, p.m_tiles), exponent(mapping.bn, p.n_tiles),
+                           0 if mapping.order == "weights" else 1)
+
+
+def api_search(configs: list[HardwareConfig], gemms: list[Gemm], counts: list[int],
+               constants: Constants = Constants(), *, latency: float = 20.0) -> list[list[float]]:
+    """The search written with the library's one-mapping API: for every (hardware, layer), enumerate the valid
+    mappings (`codesign.mapping.enumerate_mappings`, the compiler's own fit checks) and price each one."""
+    best = []
+    for cfg in configs:
+        row = []
+        for gemm, count in zip(gemms, counts):
+            row.append(min((price_mapping(cfg, gemm, mp, count, constants, latency=latency)
+                            for mp in enumerate_mappings(cfg, gemm)), default=math.inf))
+        best.append(row)
+    return best

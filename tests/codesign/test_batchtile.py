@@ -182,3 +182,23 @@ def test_bench_refuses_cuda_without_a_gpu(tmp_path, capsys):
     assert main(["--device", "cuda", "--out", str(tmp_path / "b.json")]) == 2
     assert "--device" in capsys.readouterr().err
     assert not (tmp_path / "b.json").exists()
+
+
+def test_the_library_api_loop_finds_the_same_best_cycles():
+    """The benchmark's second baseline: enumerate_mappings + price_mapping per mapping, uniform bits."""
+    import math as _math
+
+    from codesign.batchtile import Constants, HardwareBatch, LayerBatch, price_mappings
+    from codesign.config import HardwareConfig
+    from codesign.mapping import Gemm
+    from codesign.naive_pricing import api_search
+
+    configs = [HardwareConfig(rows=4, cols=8, digit_bits=2), HardwareConfig(rows=8, cols=8, digit_bits=8,
+                                                                             axi_data_bits=128)]
+    gemms = [Gemm(196, 96, 24, (8,) * 24), Gemm(49, 9, 1, (8,)), Gemm(1, 1280, 100, (8,) * 100)]
+    best = price_mappings(HardwareBatch.from_configs(configs), LayerBatch.from_gemms(gemms), Constants()).best()
+    loop = api_search(configs, gemms, [1, 1, 1], Constants())
+    for h in range(len(configs)):
+        for layer in range(len(gemms)):
+            assert loop[h][layer] == pytest.approx(float(best["cycles"][h, layer]), rel=1e-5) or \
+                (_math.isinf(loop[h][layer]) and _math.isinf(float(best["cycles"][h, layer])))
