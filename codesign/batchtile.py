@@ -59,6 +59,8 @@ class Constants:
     command: float = 6.0        # per DMA command
     tile_gap: float = 5.0       # per COMPUTE, between array passes
     fixed: float = 40.0         # per program: start, fetch, END
+    decode: float = 2.0         # per command the controller checks and dispatches
+    latency_scale: float = 1.0  # the share of the memory latency a burst pays (1: bursts served one at a time)
     calibrated: bool = False
 
 
@@ -209,6 +211,7 @@ def price_mappings(hw: HardwareBatch, layers: LayerBatch, constants: Constants =
     the layers' fixed bits: the search passes `expected_tile_digits` there, and the costs are differentiable in it.
     """
     c = constants
+    latency = latency * c.latency_scale
     t = {name: v[:, None] for name, v in hw.t.items()}                   # [H, 1]
     m, k, count = (x[None, :] for x in (layers.m, layers.k, layers.count))   # [1, L]
     bus, dtype = t["bus"], layers.m.dtype
@@ -261,7 +264,8 @@ def price_mappings(hw: HardwareBatch, layers: LayerBatch, constants: Constants =
     a_load = a_load[..., :, None] + step_fetch + fetch_time(torch.ones_like(step_fetch))
     w_load = w_load[..., None, :] + fetch_time(2 * torch.ones_like(step_fetch))
     compute = tiles_per_step * tile_time
-    body = tiles_per_step * torch.maximum(tile_time, store_time[..., None, None])
+    # A step is as slow as its slowest unit: the array, the stores, or the decoder (a COMPUTE and a STORE per tile).
+    body = tiles_per_step * torch.clamp(torch.maximum(tile_time, store_time[..., None, None]), min=2 * c.decode)
     both = a_load + w_load
     steps = m_blocks[..., :, None] * n_blocks[..., None, :]
     # After the last load: the last step's computes and stores, the last store, the first fetch, the last response.
@@ -303,7 +307,7 @@ def price_mappings(hw: HardwareBatch, layers: LayerBatch, constants: Constants =
     step_load = load_time(split_act) + load_time(split_wgt) + load_time(param_slot.expand_as(kc)) + \
         fetch_time(4 + 1 / chunks)
     split_tile = k_step * avg_d[..., None] + t["fill"][..., None] + t["drain"][..., None] / chunks + c.tile_gap
-    split_body = torch.maximum(split_tile, store_time[..., None] / chunks)
+    split_body = torch.maximum(torch.maximum(split_tile, store_time[..., None] / chunks), (4 + 1 / chunks) * c.decode)
     split_steps = (m_tiles * n_tiles)[..., None] * chunks
     split_cycles = step_load + (split_steps - 1) * torch.maximum(step_load, split_body) + split_body + \
         store_time[..., None] + c.fixed + 2 * latency

@@ -82,6 +82,7 @@ class _Pair:
 
 
 def _pair(cfg: HardwareConfig, gemm: Gemm, count: int, c: Constants, latency: float) -> _Pair:
+    latency = latency * c.latency_scale
     words = isa.word_bytes(cfg)
     bus = float(words.bus)
     param_slot = float(-(-words.param // words.bus) * words.bus)
@@ -131,7 +132,7 @@ def _resident_point(p: _Pair, bm_e: int, bn_e: int, order: int) -> float:
     step_fetch = _fetch_time(p, 2 * tiles_per_step)          # a COMPUTE and a STORE per tile
     a_load = _load_time(p, bm * p.act_slot) + step_fetch + _fetch_time(p, 1)
     w_load = _load_time(p, bn * p.wgt_slot) + _load_time(p, bn * p.param_slot) + _fetch_time(p, 2)
-    body = tiles_per_step * max(tile_time, p.store_time)
+    body = tiles_per_step * max(tile_time, p.store_time, 2 * c.decode)
     both = a_load + w_load
     steps = m_blocks * n_blocks
     tail = body + p.store_time + c.fixed + 2 * p.latency
@@ -159,7 +160,7 @@ def _split_point(p: _Pair, split: int) -> float:
     step_load = _load_time(p, step_act) + _load_time(p, split_wgt) + _load_time(p, p.param_slot) + \
         _fetch_time(p, 4 + 1 / chunks)
     split_tile = k_step * p.avg_d + p.fill + p.drain / chunks + c.tile_gap
-    split_body = max(split_tile, p.store_time / chunks)
+    split_body = max(split_tile, p.store_time / chunks, (4 + 1 / chunks) * c.decode)
     split_steps = (p.m_tiles * p.n_tiles) * chunks
     cycles = step_load + (split_steps - 1) * max(step_load, split_body) + split_body + p.store_time + c.fixed + \
         2 * p.latency

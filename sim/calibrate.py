@@ -48,8 +48,8 @@ BITS = ("2", "8", "mixed")
 LATENCIES = (0, 20, 60)
 MAPPINGS_PER_CASE = 4
 SEED = 11
-PARAMETERS = ("beat", "burst", "command", "tile_gap", "fixed")
-BOUNDS = ([0.5, -20.0, -20.0, 0.0, -500.0], [3.0, 200.0, 200.0, 100.0, 5000.0])
+PARAMETERS = ("beat", "burst", "command", "tile_gap", "fixed", "decode", "latency_scale")
+BOUNDS = ([0.5, -20.0, -20.0, 0.0, -500.0, 0.0, 0.2], [3.0, 200.0, 200.0, 100.0, 5000.0, 50.0, 1.5])
 
 
 CASES_PATH = Path("build/calibration_cases.json")
