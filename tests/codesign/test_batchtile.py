@@ -162,7 +162,7 @@ def test_bench_writes_its_report(tmp_path):
     report = json.loads(out.read_text())
     for key in ("iteration_ms_median", "iteration_ms_all", "layers", "hw_candidates", "mappings_total",
                 "grid_points", "device", "threads", "naive_seconds", "naive_speedup", "argmin_identical",
-                "target_ms", "paper_ms", "load_average", "naive_scope"):
+                "target_ms", "paper_ms", "load_average", "naive_scope", "tight_loop_speedup", "naive_best_identical"):
         assert key in report
     assert report["hw_candidates"] == 2 and report["grid_points"] == GRID_POINTS
     assert len(report["iteration_ms_all"]) == 2 and report["device"] == "cpu"
