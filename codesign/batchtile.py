@@ -280,11 +280,10 @@ def price_mappings(hw: HardwareBatch, layers: LayerBatch, constants: Constants =
     res_cycles = cycles[..., :N_RESIDENT].view(H, L, N_EXTENTS, N_EXTENTS, 2)
     res_dram = dram[..., :N_RESIDENT].view(H, L, N_EXTENTS, N_EXTENTS, 2)
     res_valid = valid[..., :N_RESIDENT].view(H, L, N_EXTENTS, N_EXTENTS, 2)
-    torch.add(both + (n_blocks[..., None, :] - 1) * peak,
-              (steps - n_blocks[..., None, :]) * torch.maximum(a_load, body) + tail, out=res_cycles[..., 0])
-    torch.add(both + (m_blocks[..., :, None] - 1) * peak,
-              (steps - m_blocks[..., :, None]) * torch.maximum(w_load + step_fetch, body) + tail,
-              out=res_cycles[..., 1])
+    res_cycles[..., 0] = both + (n_blocks[..., None, :] - 1) * peak + \
+        (steps - n_blocks[..., None, :]) * torch.maximum(a_load, body) + tail
+    res_cycles[..., 1] = both + (m_blocks[..., :, None] - 1) * peak + \
+        (steps - m_blocks[..., :, None]) * torch.maximum(w_load + step_fetch, body) + tail
     ok = ok_m[..., :, None] & ok_n[..., None, :] & (k <= t["max_k"])[..., None, None] & out_fits[..., None, None]
     res_valid[..., 0] = ok
     res_valid[..., 1] = ok
@@ -388,3 +387,12 @@ def expected_tile_digits(bit_probs: torch.Tensor, bit_values, cols: int, g: int)
     cdf = torch.where(padding[..., None], torch.ones_like(cdf), cdf)
     expected = (1 - cdf.prod(dim=1)).sum(-1)                                                # [tiles]
     return expected.sum(), expected.max()
+
+
+def expected_cost(costs: Costs, hw_probs: torch.Tensor) -> dict:
+    """The search's differentiable objective terms: under a distribution ``hw_probs`` [H] over the hardware
+    candidates, the expected network cycles, DRAM bytes and energy of the best mappings (each layer at its cheapest
+    point), and the expected area. Gradients reach ``hw_probs`` and, when the costs were priced with
+    ``digits=expected_tile_digits(...)``, the per-channel bit probabilities through the chosen points' costs."""
+    best = costs.best()
+    return {name: (hw_probs * best[name].sum(dim=-1)).sum() for name in ("cycles", "dram_bytes", "energy_pj")}

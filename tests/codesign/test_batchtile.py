@@ -202,3 +202,28 @@ def test_the_library_api_loop_finds_the_same_best_cycles():
         for layer in range(len(gemms)):
             assert loop[h][layer] == pytest.approx(float(best["cycles"][h, layer]), rel=1e-5) or \
                 (_math.isinf(loop[h][layer]) and _math.isinf(float(best["cycles"][h, layer])))
+
+
+def test_expected_cost_is_differentiable_in_hardware_and_bit_probabilities():
+    import torch
+
+    from codesign.batchtile import (Constants, HardwareBatch, LayerBatch, expected_cost, expected_tile_digits,
+                                    price_mappings)
+    from codesign.config import HardwareConfig
+    from codesign.mapping import Gemm
+
+    configs = [HardwareConfig(rows=4, cols=4, digit_bits=1), HardwareConfig(rows=8, cols=8, digit_bits=2)]
+    gemm = Gemm(64, 72, 12, (8,) * 12)
+    values = [2, 4, 8]
+    logits = torch.zeros(12, 3, dtype=torch.float64, requires_grad=True)
+    probs = torch.softmax(logits, dim=-1)
+    sums, maxes = zip(*(expected_tile_digits(probs, values, cfg.cols, cfg.digit_bits) for cfg in configs))
+    digits = (torch.stack(sums)[:, None], torch.stack(maxes)[:, None])          # [H, L]
+    hw_logits = torch.zeros(2, dtype=torch.float64, requires_grad=True)
+    costs = price_mappings(HardwareBatch.from_configs(configs, dtype=torch.float64),
+                           LayerBatch.from_gemms([gemm], dtype=torch.float64), Constants(), digits=digits)
+    objective = expected_cost(costs, torch.softmax(hw_logits, dim=0))["cycles"]
+    objective.backward()
+    assert hw_logits.grad.abs().sum() > 0
+    # More probability on 2-bit weights must lower the expected cycles: the gradient on the 2-bit logits is negative.
+    assert (logits.grad[:, 0] < 0).all() and (logits.grad[:, 2] > 0).all()
