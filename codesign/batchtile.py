@@ -258,18 +258,22 @@ def price_mappings(hw: HardwareBatch, layers: LayerBatch, constants: Constants =
     w_load = load_time(bn * wgt_slot) + load_time(bn * param_slot)
     m_blocks, n_blocks = torch.ceil(m_tiles[..., None] / bm), torch.ceil(n_tiles[..., None] / bn)
     tile_time = (k * avg_d + t["fill"] + t["drain"] + c.tile_gap)[..., None, None]
-    tiles_per_step = (m_tiles[..., None] / m_blocks)[..., :, None] * (n_tiles[..., None] / n_blocks)[..., None, :]
+    steps = m_blocks[..., :, None] * n_blocks[..., None, :]
+    # The last step holds the edge blocks (``last_tiles``); the other steps share the rest evenly.
+    last_tiles = (m_tiles[..., None] - (m_blocks - 1) * bm)[..., :, None] * \
+        (n_tiles[..., None] - (n_blocks - 1) * bn)[..., None, :]
+    tiles_per_step = torch.where(steps > 1, ((m_tiles * n_tiles)[..., None, None] - last_tiles) /
+                                 (steps - 1).clamp(min=1), last_tiles)
     # Every step also fetches its commands (a COMPUTE and a STORE per tile) over the same read channel.
     step_fetch = fetch_time(2 * tiles_per_step)
     a_load = a_load[..., :, None] + step_fetch + fetch_time(torch.ones_like(step_fetch))
     w_load = w_load[..., None, :] + fetch_time(2 * torch.ones_like(step_fetch))
-    compute = tiles_per_step * tile_time
     # A step is as slow as its slowest unit: the array, the stores, or the decoder (a COMPUTE and a STORE per tile).
-    body = tiles_per_step * torch.clamp(torch.maximum(tile_time, store_time[..., None, None]), min=2 * c.decode)
+    unit = torch.clamp(torch.maximum(tile_time, store_time[..., None, None]), min=2 * c.decode)
+    body = tiles_per_step * unit
     both = a_load + w_load
-    steps = m_blocks[..., :, None] * n_blocks[..., None, :]
     # After the last load: the last step's computes and stores, the last store, the first fetch, the last response.
-    tail = body + store_time[..., None, None] + c.fixed + 2 * latency
+    tail = last_tiles * unit + store_time[..., None, None] + c.fixed + 2 * latency
     peak = torch.maximum(both, body)
     # Written straight into the grid's resident part (order fastest), without stacking copies.
     H, L = m_tiles.shape
@@ -300,20 +304,29 @@ def price_mappings(hw: HardwareBatch, layers: LayerBatch, constants: Constants =
     s = torch.arange(K_SPLITS, dtype=dtype, device=m.device)
     kc = torch.floor(kc_largest[..., None] / 2.0 ** s)
     chunks = torch.ceil(k[..., None] / kc.clamp(min=1))
-    k_step = k[..., None] / chunks                    # the chunks' mean length (the last one is shorter)
-    split_act = _ceil_to(k_step * t["p_act"][..., None], bus[..., None])
-    split_wgt = _ceil_to(k_step * (avg_d * t["p_wgt"])[..., None], bus[..., None])
-    step_load = load_time(split_act) + load_time(split_wgt) + load_time(param_slot.expand_as(kc)) + \
-        fetch_time(4 + 1 / chunks)
-    split_tile = k_step * avg_d[..., None] + t["fill"][..., None] + t["drain"][..., None] / chunks + c.tile_gap
-    split_body = torch.maximum(torch.maximum(split_tile, store_time[..., None] / chunks), (4 + 1 / chunks) * c.decode)
-    split_steps = (m_tiles * n_tiles)[..., None] * chunks
-    split_cycles = step_load + (split_steps - 1) * torch.maximum(step_load, split_body) + split_body + \
-        store_time[..., None] + c.fixed + 2 * latency
+    k_last = k[..., None] - (chunks - 1) * kc          # each tile's last chunk: shorter, and it drains and stores
+    tiles = (m_tiles * n_tiles)[..., None]
+    p_act, p_wgt = t["p_act"][..., None], (avg_d * t["p_wgt"])[..., None]
+
+    def chunk_step(length, last: bool):
+        act, wgt = _ceil_to(length * p_act, bus[..., None]), _ceil_to(length * p_wgt, bus[..., None])
+        commands = 5.0 if last else 4.0               # three loads and a COMPUTE, and the STORE after the last
+        load = load_time(act) + load_time(wgt) + load_time(param_slot.expand_as(length)) + \
+            fetch_time(torch.full_like(length, commands))
+        tile = length * avg_d[..., None] + t["fill"][..., None] + c.tile_gap + (t["drain"][..., None] if last else 0)
+        body = torch.clamp(torch.maximum(tile, store_time[..., None]) if last else tile, min=commands * c.decode)
+        return load, body, act + wgt + param_slot
+
+    full_load, full_body, full_bytes = chunk_step(kc, last=False)
+    last_load, last_body, last_bytes = chunk_step(k_last, last=True)
+    # The loads of a step overlap the previous step's work; the program ends with the last step's own work.
+    split_cycles = full_load + tiles * ((chunks - 1) * torch.maximum(full_load, full_body) +
+                                        torch.maximum(last_load, last_body)) - torch.maximum(last_load, last_body) + \
+        last_body + store_time[..., None] + c.fixed + 2 * latency
+    split_bytes = tiles * ((chunks - 1) * full_bytes + last_bytes) + out_bytes[..., None]
     split_ok = (kc >= 1) & (kc < k[..., None]) & (2 * _ceil_to(kc * t["p_act"][..., None], bus[..., None]) <= t["act_buf"][..., None]) & \
         (2 * _ceil_to(kc * (max_d * t["p_wgt"])[..., None], bus[..., None]) <= t["wgt_buf"][..., None]) & \
         (2 * param_slot <= t["param_buf"][..., None]) & out_fits[..., None]
-    split_bytes = split_steps * (split_act + split_wgt + param_slot) + out_bytes[..., None]
 
     # ---- the grid [H, L, G]
     cycles[..., N_RESIDENT:] = split_cycles
@@ -389,10 +402,13 @@ def expected_tile_digits(bit_probs: torch.Tensor, bit_values, cols: int, g: int)
     return expected.sum(), expected.max()
 
 
-def expected_cost(costs: Costs, hw_probs: torch.Tensor) -> dict:
+def expected_cost(costs: Costs, hw_probs: torch.Tensor, hw: HardwareBatch | None = None) -> dict:
     """The search's differentiable objective terms: under a distribution ``hw_probs`` [H] over the hardware
     candidates, the expected network cycles, DRAM bytes and energy of the best mappings (each layer at its cheapest
-    point), and the expected area. Gradients reach ``hw_probs`` and, when the costs were priced with
+    point), and with ``hw`` the expected area (PE LUTs from the PE table, block RAMs). Gradients reach ``hw_probs`` and, when the costs were priced with
     ``digits=expected_tile_digits(...)``, the per-channel bit probabilities through the chosen points' costs."""
     best = costs.best()
-    return {name: (hw_probs * best[name].sum(dim=-1)).sum() for name in ("cycles", "dram_bytes", "energy_pj")}
+    terms = {name: (hw_probs * best[name].sum(dim=-1)).sum() for name in ("cycles", "dram_bytes", "energy_pj")}
+    if hw is not None:                                 # the area term: PE LUTs and block RAMs per candidate
+        terms.update({name: (hw_probs * hw.t[name]).sum() for name in ("area_luts", "brams")})
+    return terms

@@ -128,14 +128,16 @@ def _resident_point(p: _Pair, bm_e: int, bn_e: int, order: int) -> float:
     c = p.constants
     m_blocks, n_blocks = math.ceil(p.m_tiles / bm), math.ceil(p.n_tiles / bn)
     tile_time = p.k * p.avg_d + p.fill + p.drain + c.tile_gap
-    tiles_per_step = (p.m_tiles / m_blocks) * (p.n_tiles / n_blocks)
+    steps = m_blocks * n_blocks
+    last_tiles = (p.m_tiles - (m_blocks - 1) * bm) * (p.n_tiles - (n_blocks - 1) * bn)
+    tiles_per_step = (p.m_tiles * p.n_tiles - last_tiles) / (steps - 1) if steps > 1 else last_tiles
     step_fetch = _fetch_time(p, 2 * tiles_per_step)          # a COMPUTE and a STORE per tile
     a_load = _load_time(p, bm * p.act_slot) + step_fetch + _fetch_time(p, 1)
     w_load = _load_time(p, bn * p.wgt_slot) + _load_time(p, bn * p.param_slot) + _fetch_time(p, 2)
-    body = tiles_per_step * max(tile_time, p.store_time, 2 * c.decode)
+    unit = max(tile_time, p.store_time, 2 * c.decode)
+    body = tiles_per_step * unit
     both = a_load + w_load
-    steps = m_blocks * n_blocks
-    tail = body + p.store_time + c.fixed + 2 * p.latency
+    tail = last_tiles * unit + p.store_time + c.fixed + 2 * p.latency
     if order == 0:
         cycles = both + (n_blocks - 1) * max(both, body) + (steps - n_blocks) * max(a_load, body) + tail
     else:
@@ -154,16 +156,22 @@ def _split_point(p: _Pair, split: int) -> float:
         return math.inf
     c = p.constants
     chunks = math.ceil(p.k / kc)
-    k_step = p.k / chunks
-    step_act = _ceil_to(k_step * p.p_act, p.bus)
-    split_wgt = _ceil_to(k_step * (p.avg_d * p.p_wgt), p.bus)
-    step_load = _load_time(p, step_act) + _load_time(p, split_wgt) + _load_time(p, p.param_slot) + \
-        _fetch_time(p, 4 + 1 / chunks)
-    split_tile = k_step * p.avg_d + p.fill + p.drain / chunks + c.tile_gap
-    split_body = max(split_tile, p.store_time / chunks, (4 + 1 / chunks) * c.decode)
-    split_steps = (p.m_tiles * p.n_tiles) * chunks
-    cycles = step_load + (split_steps - 1) * max(step_load, split_body) + split_body + p.store_time + c.fixed + \
-        2 * p.latency
+    k_last = p.k - (chunks - 1) * kc
+    tiles = p.m_tiles * p.n_tiles
+
+    def chunk_step(length: float, last: bool) -> tuple[float, float]:
+        commands = 5.0 if last else 4.0
+        load = _load_time(p, _ceil_to(length * p.p_act, p.bus)) + \
+            _load_time(p, _ceil_to(length * (p.avg_d * p.p_wgt), p.bus)) + _load_time(p, p.param_slot) + \
+            _fetch_time(p, commands)
+        tile = length * p.avg_d + p.fill + c.tile_gap + (p.drain if last else 0.0)
+        body = max(max(tile, p.store_time) if last else tile, commands * c.decode)
+        return load, body
+
+    full_load, full_body = chunk_step(kc, last=False)
+    last_load, last_body = chunk_step(k_last, last=True)
+    cycles = full_load + tiles * ((chunks - 1) * max(full_load, full_body) + max(last_load, last_body)) - \
+        max(last_load, last_body) + last_body + p.store_time + c.fixed + 2 * p.latency
     return cycles * p.count
 
 

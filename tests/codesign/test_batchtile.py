@@ -220,9 +220,11 @@ def test_expected_cost_is_differentiable_in_hardware_and_bit_probabilities():
     sums, maxes = zip(*(expected_tile_digits(probs, values, cfg.cols, cfg.digit_bits) for cfg in configs))
     digits = (torch.stack(sums)[:, None], torch.stack(maxes)[:, None])          # [H, L]
     hw_logits = torch.zeros(2, dtype=torch.float64, requires_grad=True)
-    costs = price_mappings(HardwareBatch.from_configs(configs, dtype=torch.float64),
-                           LayerBatch.from_gemms([gemm], dtype=torch.float64), Constants(), digits=digits)
-    objective = expected_cost(costs, torch.softmax(hw_logits, dim=0))["cycles"]
+    hw = HardwareBatch.from_configs(configs, dtype=torch.float64)
+    costs = price_mappings(hw, LayerBatch.from_gemms([gemm], dtype=torch.float64), Constants(), digits=digits)
+    terms = expected_cost(costs, torch.softmax(hw_logits, dim=0), hw)
+    assert float(terms["area_luts"].detach()) == pytest.approx(0.5 * float(hw.t["area_luts"].sum()))
+    objective = terms["cycles"]
     objective.backward()
     assert hw_logits.grad.abs().sum() > 0
     # More probability on 2-bit weights must lower the expected cycles: the gradient on the 2-bit logits is negative.
