@@ -81,12 +81,11 @@ class ComputeUnit(wiring.Component):
             if cfg.acc_bits < 32:
                 limit = 1 << (cfg.acc_bits - 1)
                 bad += [bias[c] < -limit, bias[c] >= limit]
+        # Registered as the word arrives (PARAM), used a cycle later (COUNT): the block RAM's output, the maximum
+        # over the columns and the K x D multiply in one cycle were the accelerator's critical path.
         params_bad = Signal()
-        m.d.comb += params_bad.eq(_any(bad))
         digits = Signal(range(cfg.digits_max + 1))
-        m.d.comb += digits.eq(maximum((b + (g - 1)) >> (g.bit_length() - 1) for b in bits))
         wgt_words = Signal(32)
-        m.d.sync += wgt_words.eq(cmd.k * digits)        # registered in PARAM, used in CHECK
 
         payload = core.cmd.payload
         out_row = Signal(range(cfg.rows + 1))
@@ -114,6 +113,11 @@ class ComputeUnit(wiring.Component):
                 for c in range(cfg.cols):
                     m.d.sync += [payload.col_bits[c].eq(bits[c]), payload.bias[c].eq(bias[c]),
                                  payload.mult[c].eq(mult[c]), payload.shift[c].eq(shift[c])]
+                m.d.sync += [params_bad.eq(_any(bad)),
+                             digits.eq(maximum((b + (g - 1)) >> (g.bit_length() - 1) for b in bits))]
+                m.next = "COUNT"
+            with m.State("COUNT"):
+                m.d.sync += wgt_words.eq(cmd.k * digits)
                 with m.If(params_bad):
                     m.d.comb += self.error.eq(Error.BAD_FIELD)
                     m.next = "IDLE"
