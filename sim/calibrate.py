@@ -5,8 +5,8 @@
 A sweep of compiled GEMM programs (shapes x weight bits x mappings x memory latencies) runs on the whole
 accelerator in Verilator, on four hardware configurations, and the performance counters give each program's
 cycles. Every case is checked bit-exact. The cases are split in two by a hash of their description: the model's
-free constants (`codesign.batchtile.Constants`) are fitted to one half (least squares on the squared relative errors: their fourth powers), and
-the other half, never seen by the fit, measures the model: `build/bench/costmodel.json` (MAPE, largest error, every
+free constants (`codesign.batchtile.Constants`) are fitted to one half (least squares on the squared relative
+errors, i.e. their fourth powers), and the other half, never seen by the fit, measures the model: `build/bench/costmodel.json` (MAPE, largest error, every
 case) and a plot of predicted against measured cycles. The fit goes to `build/calibration.json`, which the model
 loads when it exists. The measurements are kept in ``build/calibration_cases.json``; ``--refit`` fits them again
 without simulating (after a change to the model, not to the hardware).
