@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
@@ -37,7 +37,7 @@ import torch
 
 from . import isa
 from .config import HardwareConfig
-from .mapping import K_SPLITS, MAX_ROW_BYTES, Gemm, Mapping
+from .mapping import K_SPLITS, MAX_ROW_BYTES, Gemm, Mapping, round_up
 from .timing import REQUANT_LATENCY
 
 CALIBRATION_PATH = Path("build/calibration.json")
@@ -92,8 +92,8 @@ class HardwareBatch:
                 "rows": cfg.rows, "cols": cfg.cols, "g": cfg.digit_bits, "bus": words.bus, "max_k": cfg.max_k,
                 "act_buf": cfg.act_buf_bytes, "wgt_buf": cfg.wgt_buf_bytes, "out_buf": cfg.out_buf_bytes,
                 "param_buf": cfg.param_buf_bytes, "p_act": words.act, "p_wgt": words.wgt, "p_out": words.out,
-                "param_slot": _round_up(words.param, words.bus),
-                "out_slot": _round_up(cfg.rows * words.out, words.bus),
+                "param_slot": round_up(words.param, words.bus),
+                "out_slot": round_up(cfg.rows * words.out, words.bus),
                 "fill": cfg.rows + cfg.cols - 1, "drain": cfg.rows + REQUANT_LATENCY,
                 "area_luts": area_luts(cfg), "brams": brams(cfg),
             })
@@ -137,10 +137,6 @@ def area_luts(cfg: HardwareConfig) -> float:
 def brams(cfg: HardwareConfig) -> float:
     return float(sum(-(-b // BRAM_BYTES) for b in (cfg.act_buf_bytes, cfg.wgt_buf_bytes, cfg.out_buf_bytes,
                                                     cfg.param_buf_bytes)))
-
-
-def _round_up(value, step):
-    return -(-value // step) * step
 
 
 # ---- the model
@@ -344,9 +340,6 @@ def price_mappings(hw: HardwareBatch, layers: LayerBatch, constants: Constants =
 def _ceil_to(value, step):
     return torch.ceil(value / step) * step
 
-
-def constants_dict(constants: Constants) -> dict:
-    return asdict(constants)
 
 
 def grid_index(costs: Costs, h: int, layer: int, mapping: Mapping) -> int:

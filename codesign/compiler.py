@@ -26,17 +26,13 @@ from . import isa
 from .config import HardwareConfig
 from .errors import InputError
 from .isa import Compute, Dma, End, Opcode
-from .mapping import MAX_ROW_BYTES, Gemm, Mapping, Plan, check_fits, plan
+from .mapping import MAX_ROW_BYTES, Gemm, Mapping, Plan, check_fits, plan, round_up
 from .reference import Requant
 from .timing import tile_cycles
 
 PROGRAM_BASE = 0x1000
 OPERAND_BASE = 0x100000
 OUTPUT_FILL = 0xA5            # the output region starts as this pattern, so a missing store cannot pass
-
-
-def _round_up(value: int, step: int) -> int:
-    return -(-value // step) * step
 
 
 @dataclass
@@ -88,7 +84,7 @@ def digit_planes(cfg: HardwareConfig, w: np.ndarray, w_bits, d: int, filler_seed
 
 def _words_to_bytes(values: list[int], size: int, bus: int) -> bytes:
     blob = b"".join(v.to_bytes(size, "little") for v in values)
-    return blob + bytes(_round_up(len(blob), bus) - len(blob))
+    return blob + bytes(round_up(len(blob), bus) - len(blob))
 
 
 def _values(blob: bytes, width_bits: int, count: int, signed: bool) -> np.ndarray:
@@ -146,7 +142,7 @@ def compile_gemm(cfg: HardwareConfig, a: np.ndarray, w: np.ndarray, bits, requan
         nonlocal cursor
         addr = cursor
         image.append((addr, blob))
-        cursor += _round_up(len(blob), max(bus, 64))
+        cursor += round_up(len(blob), max(bus, 64))
         return addr
 
     def region(blobs: list[bytes]) -> list[int]:

@@ -6,7 +6,7 @@ from .batchtile import Constants, HardwareBatch, LayerBatch, load_constants, pri
 from .config import HardwareConfig
 from .errors import InputError
 from .layers import Layer, gemms, placement
-from .mapping import Gemm, Mapping
+from .mapping import Gemm, Mapping, check_fits, plan, simple_mapping
 
 
 def best_mappings(cfg: HardwareConfig, entries: list[tuple[str, Gemm, int]], constants: Constants, *,
@@ -19,8 +19,6 @@ def best_mappings(cfg: HardwareConfig, entries: list[tuple[str, Gemm, int]], con
     results = []
     for i, (name, gemm, count) in enumerate(entries):
         if not bool(costs.valid[0, i].any()):
-            from .mapping import check_fits, plan, simple_mapping
-
             check_fits(plan(cfg, gemm, simple_mapping(cfg, gemm, name)), name)   # raises, naming the buffer
             raise InputError(name, f"M={gemm.m} K={gemm.k} N={gemm.n}", "a GEMM that some mapping fits")
         mapping = Mapping(bm=int(best["bm"][i]), bn=int(best["bn"][i]), kc=int(best["kc"][i]),
@@ -40,9 +38,10 @@ def map_layers(cfg: HardwareConfig, layers: list[Layer], *, latency: float = 20.
         if placement(layer) == "host":
             host.append(layer.name)
             continue
-        for index, lowered in enumerate(gemms(layer)):
-            suffix = f"[{index}]" if len(gemms(layer)) > 1 else ""
-            entries.append((f"{layer.name}{suffix}", lowered.gemm, lowered.count))
+        lowered = gemms(layer)
+        for index, entry in enumerate(lowered):
+            suffix = f"[{index}]" if len(lowered) > 1 else ""
+            entries.append((f"{layer.name}{suffix}", entry.gemm, entry.count))
     mapped = best_mappings(cfg, entries, constants, latency=latency) if entries else []
     return {
         "config": cfg.to_dict(), "latency": latency, "calibrated": constants.calibrated,

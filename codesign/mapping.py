@@ -32,7 +32,7 @@ MAX_ROW_BYTES = 1 << 15        # DMA rows are split at 32 KiB (the command's row
 K_SPLITS = 6                   # K chunks tried when K does not fit: the largest that fits and five halvings
 
 
-def _round_up(value: int, step: int) -> int:
+def round_up(value: int, step: int) -> int:
     return -(-value // step) * step
 
 
@@ -114,11 +114,11 @@ def plan(cfg: HardwareConfig, gemm: Gemm, mapping: Mapping) -> Plan:
     return Plan(
         cfg=cfg, gemm=gemm, mapping=mapping, permutation=tuple(int(p) for p in permutation), tile_bits=tile_bits,
         m_tiles=-(-gemm.m // cfg.rows), n_tiles=n_tiles, chunks=chunks,
-        act_slot=_round_up(kc * words.act, bus),
-        wgt_slots=tuple(tuple(_round_up((k1 - k0) * cfg.digits(b) * words.wgt, bus) for k0, k1 in chunks)
+        act_slot=round_up(kc * words.act, bus),
+        wgt_slots=tuple(tuple(round_up((k1 - k0) * cfg.digits(b) * words.wgt, bus) for k0, k1 in chunks)
                         for b in tile_bits),
-        param_slot=_round_up(words.param, bus),
-        out_slot=_round_up(cfg.rows * words.out, bus),
+        param_slot=round_up(words.param, bus),
+        out_slot=round_up(cfg.rows * words.out, bus),
         row_major_possible=words.out % bus == 0 and words.out * 8 == cfg.cols * cfg.act_bits,
     )
 

@@ -1,6 +1,6 @@
 """`ComputeUnit`: runs COMPUTE commands on the `ArrayCore`, operands streamed from the buffers."""
 
-from amaranth.hdl import Module, Signal
+from amaranth.hdl import Cat, Module, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -113,7 +113,7 @@ class ComputeUnit(wiring.Component):
                 for c in range(cfg.cols):
                     m.d.sync += [payload.col_bits[c].eq(bits[c]), payload.bias[c].eq(bias[c]),
                                  payload.mult[c].eq(mult[c]), payload.shift[c].eq(shift[c])]
-                m.d.sync += [params_bad.eq(_any(bad)),
+                m.d.sync += [params_bad.eq(Cat(*bad).any()),
                              digits.eq(maximum((b + (g - 1)) >> (g.bit_length() - 1) for b in bits))]
                 m.next = "COUNT"
             with m.State("COUNT"):
@@ -146,9 +146,3 @@ class ComputeUnit(wiring.Component):
         m.d.comb += self.stalled.eq(fsm.ongoing("WAIT") & ~acquire(m, self, cmd) & ~self.halt)
         return m
 
-
-def _any(conditions):
-    result = 0
-    for c in conditions:
-        result = result | c
-    return result

@@ -15,7 +15,7 @@ from codesign.batchtile import load_constants
 from codesign.compiler import compile_gemm
 from codesign.config import HardwareConfig
 from codesign.errors import InputError
-from codesign.layers import Conv2d, Layer, Linear, gemms, placement
+from codesign.layers import Layer, Linear, gemms, placement
 from codesign.mapper import best_mappings
 from codesign.mapping import Mapping
 from codesign.reference import gemm_requant
@@ -24,8 +24,8 @@ from .gemm import check_gemm_job, gemm_job, random_gemm
 from .system_runner import run_session
 
 
-def _activations(cfg: HardwareConfig, layer: Layer, group: int, rng: np.random.Generator) -> np.ndarray:
-    """The GEMM's A for ``group`` of ``layer``: im2col of a random input."""
+def _activations(cfg: HardwareConfig, layer: Layer, rng: np.random.Generator) -> np.ndarray:
+    """The GEMM's A for one group of ``layer``: im2col of a random input (any group's inputs are alike)."""
     if isinstance(layer, Linear):
         return rng.integers(0, 1 << cfg.act_bits, size=(layer.batch, layer.in_features))
     per_group = layer.in_channels // layer.groups
@@ -41,18 +41,15 @@ def run_layer(cfg: HardwareConfig, layer: Layer, *, seed: int = 0, latency: int 
         raise InputError(f"{layer.name}", type(layer).__name__, "a Conv2d or Linear layer (host layers do not run on "
                                                                  "the accelerator)")
     rng = np.random.default_rng(seed)
+    constants = load_constants()
     entries = gemms(layer)
     names = [f"{layer.name}[{i}]" for i in range(len(entries))]
-    mapped = best_mappings(cfg, [(n, e.gemm, e.count) for n, e in zip(names, entries)], load_constants(),
-                           latency=latency)
+    mapped = best_mappings(cfg, [(n, e.gemm, e.count) for n, e in zip(names, entries)], constants, latency=latency)
     jobs, checks = [], []
-    group_bits = [tuple(layer.w_bits[g * e.gemm.n:(g + 1) * e.gemm.n]) for e in entries[:1]
-                  for g in range(getattr(layer, "groups", 1))]
     for entry, best in zip(entries, mapped):
-        group = group_bits.index(entry.gemm.bits) if isinstance(layer, Conv2d) else 0
         bits = np.asarray(entry.gemm.bits)
         _, w, requant = random_gemm(cfg, 1, entry.gemm.k, entry.gemm.n, bits, rng)
-        a = _activations(cfg, layer, group, rng)
+        a = _activations(cfg, layer, rng)
         mapping = Mapping(**best["mapping"])
         program = compile_gemm(cfg, a, w, bits, requant, mapping, name=layer.name)
         jobs.append(gemm_job(program, latency=latency))
@@ -67,5 +64,5 @@ def run_layer(cfg: HardwareConfig, layer: Layer, *, seed: int = 0, latency: int 
         "mapping": mapped[0]["mapping"] if len(mapped) == 1 else [m["mapping"] for m in mapped],
         "gemms": [{**{k: best[k] for k in ("name", "m", "k", "n", "count", "mapping", "cycles")},
                    "cycles_measured": r["cycles"]} for r, (_, _, _, best) in zip(reports, checks)],
-        "latency": latency, "seed": seed, "calibrated": load_constants().calibrated, "config": cfg.to_dict(),
+        "latency": latency, "seed": seed, "calibrated": constants.calibrated, "config": cfg.to_dict(),
     }
