@@ -7,10 +7,14 @@ BIN      := $(VENV)/bin
 STAMP    := $(VENV)/.installed
 CODESIGN := $(BIN)/codesign
 CONFIG   ?=
-CONFIG_ARG := $(if $(CONFIG),--config $(CONFIG),)
 JOBS     ?= 2
 
-.PHONY: setup rtl synth pe-table calibrate test test-slow bench bench-rtl bench-quant bench-batchtile clean
+SEARCH   := build/search
+ARGS     ?=
+# `make rtl` builds the searched design's accelerator when there is one (CONFIG=... overrides)
+RTL_CONFIG := $(or $(CONFIG),$(wildcard $(SEARCH)/hardware.json))
+
+.PHONY: setup search rtl verify synth pe-table calibrate test test-slow bench bench-rtl bench-quant bench-batchtile clean
 
 setup: $(STAMP)
 
@@ -23,8 +27,11 @@ $(STAMP): pyproject.toml
 		echo "note: iverilog not installed; the Icarus tests will be skipped"
 	touch $(STAMP)
 
-rtl: setup                 ## Verilog + manifest for the configured accelerator -> build/rtl/
-	$(CODESIGN) rtl $(CONFIG_ARG) --out build/rtl
+search: setup              ## JAQ co-search on digits -> build/search/{design.json,report.md,model.pt,...}; resumes (ARGS=--restart)
+	$(CODESIGN) search --out $(SEARCH) $(ARGS)
+
+rtl: setup                 ## Verilog + manifest for build/search/hardware.json if present, else CONFIG or the default
+	$(CODESIGN) rtl $(if $(RTL_CONFIG),--config $(RTL_CONFIG),) --out build/rtl
 
 synth: setup               ## accelerator area by category, SWEEP_CONFIGS -> build/synth/sweep.json (CONFIG=...: one, + Fmax)
 	$(CODESIGN) synth $(if $(CONFIG),--config $(CONFIG),--sweep) --out build/synth
@@ -34,6 +41,10 @@ pe-table: setup            ## regenerate the committed PE area table codesign/da
 
 calibrate: setup           ## fit the cost model to RTL cycle counts -> build/calibration.json, build/bench/costmodel.{json,png}
 	$(BIN)/python -m sim.calibrate --out build/calibration.json --report build/bench/costmodel.json
+
+verify: setup              ## the searched network on the RTL: bit-exact, cycles measured vs predicted -> build/verify/verify.json
+	$(CODESIGN) verify --model build/search/integer_model.json --config build/search/hardware.json \
+		--out build/verify/verify.json
 
 test: setup                ## the CI suite (long sweeps excluded)
 	$(BIN)/pytest -n $(JOBS) -m "not slow" tests

@@ -123,6 +123,85 @@ def cmd_sim_layer(args) -> int:
     return 0 if result["bit_exact"] else 1
 
 
+def cmd_search(args) -> int:
+    from .hwspace import HardwareSpace
+    from .search import BudgetError, SearchSettings, run_search
+
+    space = HardwareSpace()
+    if args.space:
+        path = Path(args.space)
+        if not path.is_file():
+            raise InputError("--space", str(path), "an existing JSON file of hardware-space lists")
+        try:
+            space = HardwareSpace.from_dict(json.loads(path.read_text()))
+        except json.JSONDecodeError as exc:
+            raise InputError("--space", str(path), f"valid JSON ({exc})") from None
+    overrides = {name: getattr(args, name) for name in ("seed", "warmup_epochs", "search_epochs", "retrain_fp_epochs",
+                                                        "retrain_qat_epochs", "max_luts", "max_cycles", "device", "batch",
+                                                        "latency_weight", "area_weight", "energy_weight")
+                 if getattr(args, name) is not None}
+    settings = SearchSettings(space=space, baselines=not args.no_baselines, **overrides)
+    if args.threads:
+        import torch
+        torch.set_num_threads(args.threads)
+    try:
+        design = run_search(settings, args.out, restart=args.restart, progress=not args.quiet)
+    except BudgetError as exc:
+        atomic_write_json(Path(args.out) / "closest.json", exc.closest)
+        print(f"codesign search: {exc}; the closest design is in {Path(args.out) / 'closest.json'} (no design.json "
+              "written)", file=sys.stderr)
+        return 3
+    t = design["targets"]
+    print(f"chosen: {design['hardware_name']}, mean weight bits {design['mean_weight_bits']:.2f}, test accuracy "
+          f"{design['acc']:.4f} (uniform 8-bit {design['acc_int8']:.4f}), {design['cycles']:.0f} cycles "
+          f"(uniform 8-bit {design['cycles_int8']:.0f}: ratio {design['cycles_ratio_vs_int8']:.3f}, target "
+          f"<= {t['cycles_ratio_vs_int8']['at_most']}: {'met' if t['cycles_ratio_vs_int8']['met'] else 'NOT met'}; "
+          f"accuracy loss {'met' if t['acc_loss_vs_int8']['met'] else 'NOT met'})")
+    print(f"wrote {Path(args.out) / 'design.json'}, report.md, model.pt, integer_model.json, hardware.json "
+          f"({design['seconds']:.0f} s)")
+    return 0
+
+
+def cmd_verify(args) -> int:
+    import numpy as np
+
+    from sim.network import run_network
+
+    from .datasets import load_digits
+    from .export import IntegerModel
+    from .intmodel import predict
+    from .quant import input_integers
+
+    if not 0 <= args.latency <= 10_000:
+        raise InputError("--latency", args.latency, "an integer from 0 to 10000 cycles")
+    model = IntegerModel.load(args.model)
+    cfg = HardwareConfig.load(args.config)
+    test = load_digits(seed=args.seed).test          # the only --data choice
+    if not 1 <= args.images <= len(test):
+        raise InputError("--images", args.images, f"an integer from 1 to {len(test)} (the {args.data} test set)")
+    images, labels = test.images[:args.images], test.labels[:args.images].numpy()
+    result = run_network(cfg, model, input_integers(images).numpy().astype(np.int64), latency=args.latency)
+    report = {**result, "logits": result["logits"].tolist(), "predictions": result["predictions"].tolist(),
+              "labels": labels.tolist(), "acc_rtl": float((result["predictions"] == labels).mean()),
+              "acc_int_model": float((predict(model, images, cfg) == labels).mean()),
+              "model": str(args.model), "data": args.data, "seed": args.seed}
+    atomic_write_json(args.out, report)
+    print(f"{'layer':24} {'kind':7} {'bit-exact':>9} {'GEMMs':>5} {'measured':>10} {'predicted':>10} {'error':>7}")
+    for r in report["layers"]:
+        error = "" if r["cycles_error"] is None else f"{r['cycles_error']:+6.1f}%"
+        print(f"{r['name'][:24]:24} {r['kind']:7} {str(r['bit_exact']):>9} {r['gemms']:5d} {r['cycles_measured']:10d} "
+              f"{r['cycles_predicted']:10.0f} {error:>7}")
+    state = "calibrated" if report["calibrated"] else "UNCALIBRATED (make calibrate)"
+    print(f"total: {report['cycles_measured']} cycles measured, {report['cycles_predicted']:.0f} predicted "
+          f"({report['cycles_error']:+.1f} %, cost model {state}); {report['images']} images, accuracy RTL "
+          f"{report['acc_rtl']:.3f}, integer model {report['acc_int_model']:.3f}; wrote {args.out}")
+    if not report["bit_exact"]:
+        print(f"codesign verify: the RTL differs from the integer model, first in layer {report['first_mismatch']}",
+              file=sys.stderr)
+        return 1
+    return 0
+
+
 def cmd_disasm(args) -> int:
     from .isa import disassemble
 
@@ -200,6 +279,39 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--latency", type=float, default=20.0, help="memory latency in cycles (default 20)")
     p.add_argument("--json", metavar="OUT")
     p.set_defaults(handler=cmd_map)
+
+    p = commands.add_parser("search", help="JAQ co-search of network, bits and accelerator on digits -> "
+                                           "design.json, model, report (resumes an interrupted run)")
+    p.add_argument("--out", default="build/search", metavar="DIR")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--warmup-epochs", type=int, help="float supernet epochs before the search (default 20)")
+    p.add_argument("--search-epochs", type=int, help="search epochs (default 8)")
+    p.add_argument("--retrain-fp-epochs", type=int, help="float fine-tune epochs of each final network")
+    p.add_argument("--retrain-qat-epochs", type=int, help="QAT epochs of each final network")
+    p.add_argument("--max-luts", type=float, help="hard budget: PE-array LUTs (the PE table's estimate)")
+    p.add_argument("--max-cycles", type=float, help="hard budget: predicted cycles per batch")
+    p.add_argument("--batch", type=int, help="images per accelerator run; cycles are per batch (default 32)")
+    p.add_argument("--latency-weight", type=float)
+    p.add_argument("--energy-weight", type=float)
+    p.add_argument("--area-weight", type=float)
+    p.add_argument("--space", metavar="SPACE.json", help="hardware space: lists per field (codesign.hwspace)")
+    p.add_argument("--device", choices=("cpu", "cuda"))
+    p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
+    p.add_argument("--no-baselines", action="store_true", help="skip the fixed-hardware and random searches")
+    p.add_argument("--restart", action="store_true", help="discard the checkpoint and start over")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(handler=cmd_search)
+
+    p = commands.add_parser("verify", help="a whole integer network on the RTL, layer by layer: bit-exact against "
+                                           "the integer model, cycles measured vs predicted")
+    p.add_argument("--model", required=True, metavar="INTEGER_MODEL.json", help="written by IntegerModel.save")
+    p.add_argument("--config", required=True, metavar="HW.json", help="the accelerator's HardwareConfig")
+    p.add_argument("--data", choices=("digits",), default="digits", help="the data set whose test images run")
+    p.add_argument("--images", type=int, default=32, help="the first IMAGES test images, one batch (default 32)")
+    p.add_argument("--latency", type=int, default=20, help="memory latency in cycles (default 20)")
+    p.add_argument("--seed", type=int, default=0, help="the data set's split seed (default 0)")
+    p.add_argument("--out", default="build/verify/verify.json", metavar="OUT.json")
+    p.set_defaults(handler=cmd_verify)
 
     p = commands.add_parser("disasm", help="print an accelerator program (binary, 16-byte commands) readably")
     p.add_argument("program", metavar="PROGRAM")

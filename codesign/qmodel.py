@@ -19,6 +19,7 @@ None in ``fp`` mode.
 
 from __future__ import annotations
 
+import io
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .errors import InputError
+from .io import atomic_write_bytes
 from .quant import (INPUT_STEP, ActQuantizer, WeightQuantizer, fixed_point_multiplier, input_fake_quant,
                     input_integers, round_half_up, round_ste)
 
@@ -240,7 +242,10 @@ class QuantNet(nn.Module):
         return trace
 
     def save(self, path: str | Path) -> None:
-        torch.save({"spec": self.spec, "quantized": self.quantized, "state": self.state_dict()}, path)
+        """Written atomically: an interrupted save leaves the previous file."""
+        buffer = io.BytesIO()
+        torch.save({"spec": self.spec, "quantized": self.quantized, "state": self.state_dict()}, buffer)
+        atomic_write_bytes(path, buffer.getvalue())
 
 
 def load_quantnet(path: str | Path) -> QuantNet:

@@ -115,6 +115,15 @@ class ArchChoice:
 
 
 @dataclass(frozen=True)
+class ArchGates:
+    """Straight-through multipliers (value 1) of a sampled architecture: per stage and block, the gate of its
+    (kernel, expansion) choice; per stage, the gate of its (depth, width) choice."""
+
+    blocks: tuple[tuple[torch.Tensor, ...], ...]
+    stages: tuple[torch.Tensor, ...]
+
+
+@dataclass(frozen=True)
 class LayerBits:
     """A subnet layer's bit widths: one weight width per output channel and the output activation width."""
 
@@ -242,10 +251,12 @@ class SearchBlock(nn.Module):
         self.depthwise = SearchConv(hidden, hidden, max(spec.kernels), stride, depthwise=True, relu=True, spec=spec)
         self.project = SearchConv(hidden, out_channels, 1, 1, depthwise=False, relu=False, spec=spec)
 
-    def forward(self, x, out_channels: int, kernel: int, expand: int, **kw):
+    def forward(self, x, out_channels: int, kernel: int, expand: int, gate: torch.Tensor | None = None, **kw):
         h = self.expand(x, x.shape[1] * expand, 1, **kw) if expand > 1 else x
         h = self.depthwise(h, h.shape[1], kernel, **kw)
         h = self.project(h, out_channels, 1, **kw)
+        if gate is not None:        # the straight-through gate of the sampled (kernel, expand): 1 forward
+            h = h * gate
         return x + h if self.stride == 1 and x.shape[1] == out_channels else h
 
 
@@ -275,14 +286,22 @@ class SuperNet(nn.Module):
         self.csq_fraction = fraction
         return schedule
 
-    def forward(self, images: torch.Tensor, arch: ArchChoice, *, mode: str = "fp", tau: float = 1.0):
+    def forward(self, images: torch.Tensor, arch: ArchChoice, *, mode: str = "fp", tau: float = 1.0,
+                gates: ArchGates | None = None):
+        """Logits of the network ``arch``. ``gates`` (from `codesign.arch_logits.ArchLogits.sample`) multiply
+        each block's branch and each stage's output by the straight-through one-hot value of the sampled choice,
+        1 in the forward pass, so the architecture logits get the loss's gradient (GDAS-style single-path
+        search: only the sampled path runs)."""
         if mode not in ("fp", "search"):
             raise InputError("mode", mode, "'fp' or 'search'")
         kw = {"mode": mode, "fraction": self.csq_fraction, "tau": tau}
         x = self.stem(input_fake_quant(images) if mode == "search" else images, self.spec.stem_channels, 3, **kw)
         for s, (stage, width) in enumerate(zip(self.stages, arch.stage_channels(self.spec))):
             for b in range(arch.depths[s]):
-                x = stage[b](x, width, arch.kernels[s][b], arch.expands[s][b], **kw)
+                x = stage[b](x, width, arch.kernels[s][b], arch.expands[s][b],
+                             gate=None if gates is None else gates.blocks[s][b], **kw)
+            if gates is not None:
+                x = x * gates.stages[s]
         x = self.head(x, self.spec.head_channels, 1, **kw)
         return self.classifier(x.mean((2, 3)))
 

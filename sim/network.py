@@ -1,0 +1,149 @@
+"""A whole exported integer network on the RTL, layer by layer: `codesign verify`.
+
+The layers run chained: every accelerator layer (`codesign.layers.placement`) is compiled from the outputs the RTL
+produced for its producers and runs in one `run_session` (its GEMMs are that session's jobs); host layers (the
+residual add) run in numpy (`codesign.intmodel.run_layer`) on RTL-produced inputs. The host forms the operands as
+the integer model does (`intmodel.im2col`; the classifier's weights repeated for each pooled pixel; a depthwise
+layer as one N = 1 GEMM per channel), so each layer's output must equal the integer model's bit for bit, and the
+first layer that differs is where the fault is: its inputs were still right.
+
+Each GEMM runs with its BatchTile-best mapping for the whole image batch (M = images * H_out * W_out), and the
+cycles the RTL's counters measured sit beside the cycles BatchTile predicted for the same GEMMs and mappings.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from codesign.batchtile import load_constants
+from codesign.compiler import Program, compile_gemm
+from codesign.config import HardwareConfig
+from codesign.errors import InputError
+from codesign.export import IntegerLayer, IntegerModel
+from codesign.intmodel import im2col, run_layer, run_model
+from codesign.layers import from_integer_model, gemms, placement
+from codesign.mapper import best_mappings
+from codesign.mapping import Mapping
+from codesign.reference import Requant
+
+from .gemm import gemm_job
+from .system_runner import run_session
+
+
+def check_model(cfg: HardwareConfig, model: IntegerModel) -> None:
+    """Refuse a model that ``cfg`` cannot run, naming the layer and the field, before anything is simulated."""
+    for layer, lowered in zip(model.layers, from_integer_model(model)):
+        try:
+            layer.requant.validate(cfg, layer.out_shape[0])
+        except InputError as exc:
+            raise InputError(f"{layer.name} {exc.field}", exc.value, exc.allowed) from None
+        if layer.w_bits is not None and int(layer.w_bits.max()) > cfg.weight_bits_max:
+            raise InputError(f"{layer.name} w_bits", int(layer.w_bits.max()),
+                             f"at most weight_bits_max={cfg.weight_bits_max}")
+        if max(layer.in_bits) > cfg.act_bits:
+            raise InputError(f"{layer.name} in_bits", max(layer.in_bits), f"at most act_bits={cfg.act_bits}")
+        for entry in gemms(lowered):
+            if entry.gemm.k > cfg.max_k:
+                raise InputError(f"{layer.name} K", entry.gemm.k, f"at most max_k={cfg.max_k}")
+
+
+def gemm_operands(layer: IntegerLayer, x: np.ndarray) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, Requant]]:
+    """The accelerator GEMMs of ``layer`` on NHWC input ``x``: (A, W, per-channel weight bits, requantization) each,
+    formed as `codesign.intmodel` forms them. Their outputs, side by side, are the layer's channels."""
+    c_out = layer.out_shape[0]
+    if layer.kind == "conv":
+        a = im2col(x, layer.weight.shape[-1], layer.stride, layer.padding)
+        return [(a, layer.weight.reshape(c_out, -1).T, layer.w_bits, layer.requant)]
+    if layer.kind == "linear":
+        w = np.tile(layer.weight.T, (layer.pool, 1))            # rows in NHWC order: pixel-major, then channel
+        return [(x.reshape(len(x), -1), w, layer.w_bits, layer.requant)]
+    if layer.kind == "dwconv":
+        k = layer.weight.shape[-1]
+        patches = im2col(x, k, layer.stride, layer.padding).reshape(-1, c_out, k * k)
+        rq = layer.requant
+        return [(patches[:, c], layer.weight[c].reshape(-1, 1), layer.w_bits[c:c + 1],
+                 Requant(rq.bias[c:c + 1], rq.mult[c:c + 1], rq.shift[c:c + 1], rq.relu, rq.out_bits))
+                for c in range(c_out)]
+    raise InputError(f"{layer.name}.kind", layer.kind, "an accelerator layer: conv, dwconv or linear")
+
+
+def _price(cfg: HardwareConfig, model: IntegerModel, images: int, latency: float) -> tuple[dict, bool]:
+    """Per accelerator layer: its lowered GEMMs' weight bits -> BatchTile's best mapping and predicted cycles
+    (a depthwise layer's channels of equal bits share one entry, priced ``count`` times)."""
+    constants = load_constants()
+    entries = [(layer.name, lowered) for layer in from_integer_model(model, batch=images)
+               if placement(layer) == "accelerator" for lowered in gemms(layer)]
+    priced = best_mappings(cfg, [(name, e.gemm, e.count) for name, e in entries], constants, latency=latency)
+    plans: dict[str, dict[tuple[int, ...], dict]] = {}
+    for (name, entry), best in zip(entries, priced):
+        plans.setdefault(name, {})[entry.gemm.bits] = best
+    return plans, constants.calibrated
+
+
+def _run_on_accelerator(cfg: HardwareConfig, layer: IntegerLayer, x: np.ndarray, plan: dict, *, latency: int,
+                        simulator: str) -> tuple[np.ndarray, dict]:
+    """The layer's NHWC output from the RTL, and what its programs did: how many, their cycles, any failure."""
+    programs: list[Program] = []
+    for a, w, bits, requant in gemm_operands(layer, x):
+        mapping = Mapping(**plan[tuple(int(b) for b in bits)]["mapping"])
+        programs.append(compile_gemm(cfg, a, w, bits, requant, mapping, act_signed=layer.in_signed[0],
+                                     name=layer.name))
+    results = run_session(cfg, [gemm_job(p, latency=latency) for p in programs], simulator=simulator)
+    columns, cycles, failures = [], 0, []
+    for i, (program, outputs) in enumerate(zip(programs, results)):
+        run = outputs[-2]
+        if run["error"] != "NONE" or run["timed_out"]:
+            failures.append(f"GEMM {i}: error {run['error']}" + (", timed out" if run["timed_out"] else ""))
+        columns.append(program.decode_c(bytes.fromhex(outputs[-1])))
+        cycles += run["counters"]["cycles"]
+    out = np.concatenate(columns, axis=1).reshape(len(x), *layer.out_shape[1:], layer.out_shape[0])
+    return out, {"gemms": len(programs), "cycles_measured": cycles, "failures": failures}
+
+
+def _error_pct(predicted: float, measured: int) -> float | None:
+    return 100.0 * (predicted - measured) / measured if measured else None
+
+
+def run_network(cfg: HardwareConfig, model: IntegerModel, images_int: np.ndarray, *, latency: int = 20,
+                simulator: str = "verilator", expected: dict[str, np.ndarray] | None = None) -> dict:
+    """Run ``model`` on the RTL for integer images (N x C x H x W, unsigned ``input_bits``), chained layer by layer.
+
+    Every layer's output is compared with ``expected`` (layer name -> NHWC integers; by default the integer
+    model's own, `codesign.intmodel.run_model`). Returns the per-layer reports (name, kind, placement, bit_exact,
+    mismatches, GEMMs run, failed programs, cycles measured and predicted, ``cycles_error`` = (predicted -
+    measured) / measured in %, the mappings), the same totals, the first layer that differed (or None), and the
+    RTL's logits (N x classes) with their predictions.
+    """
+    check_model(cfg, model)
+    x = np.asarray(images_int, dtype=np.int64)
+    expected = run_model(model, x, cfg) if expected is None else expected     # run_model validates the shape
+    plans, calibrated = _price(cfg, model, len(x), latency)
+    outputs = {"input": x.transpose(0, 2, 3, 1)}
+    reports = []
+    for layer in model.layers:
+        inputs = [outputs[name] for name in layer.inputs]
+        plan = plans.get(layer.name)
+        if plan is None:
+            out, run = run_layer(cfg, layer, inputs), {"gemms": 0, "cycles_measured": 0, "failures": []}
+        else:
+            out, run = _run_on_accelerator(cfg, layer, inputs[0], plan, latency=latency, simulator=simulator)
+        outputs[layer.name] = out
+        mismatches = int(np.count_nonzero(out != expected[layer.name]))
+        predicted = sum(best["cycles"] for best in plan.values()) if plan else 0.0
+        reports.append({
+            "name": layer.name, "kind": layer.kind, "placement": "host" if plan is None else "accelerator",
+            "bit_exact": mismatches == 0 and not run["failures"], "mismatches": mismatches, **run,
+            "cycles_predicted": predicted, "cycles_error": _error_pct(predicted, run["cycles_measured"]),
+            "mappings": [{key: best[key] for key in ("m", "k", "n", "count", "mapping", "cycles")}
+                         for best in (plan or {}).values()],
+        })
+    measured = sum(r["cycles_measured"] for r in reports)
+    predicted = sum(r["cycles_predicted"] for r in reports)
+    first = next((r["name"] for r in reports if not r["bit_exact"]), None)
+    logits = outputs[model.layers[-1].name].reshape(len(x), -1)
+    return {
+        "images": len(x), "bit_exact": first is None, "first_mismatch": first, "layers": reports,
+        "cycles_measured": measured, "cycles_predicted": predicted, "cycles_error": _error_pct(predicted, measured),
+        "logits": logits, "predictions": logits.argmax(1), "latency": latency, "calibrated": calibrated,
+        "simulator": simulator, "config": cfg.to_dict(),
+    }
