@@ -12,7 +12,8 @@ JOBS     ?= 2
 SEARCH   := build/search
 ARGS     ?=
 # `make rtl` builds the searched design's accelerator when there is one (CONFIG=... overrides)
-RTL_CONFIG := $(or $(CONFIG),$(wildcard $(SEARCH)/hardware.json))
+DESIGN   := $(wildcard $(SEARCH)/design.json)
+RTL_ARG  := $(if $(CONFIG),--config $(CONFIG),$(if $(DESIGN),--design $(DESIGN),))
 
 .PHONY: setup search rtl verify synth pe-table calibrate test test-slow bench bench-rtl bench-quant bench-batchtile clean
 
@@ -30,8 +31,8 @@ $(STAMP): pyproject.toml
 search: setup              ## JAQ co-search on digits -> build/search/{design.json,report.md,model.pt,...}; resumes (ARGS=--restart)
 	$(CODESIGN) search --out $(SEARCH) $(ARGS)
 
-rtl: setup                 ## Verilog + manifest for build/search/hardware.json if present, else CONFIG or the default
-	$(CODESIGN) rtl $(if $(RTL_CONFIG),--config $(RTL_CONFIG),) --out build/rtl
+rtl: setup                 ## Verilog + manifest: CONFIG=hw.json, else build/search/design.json's hardware, else the default
+	$(CODESIGN) rtl $(RTL_ARG) --out build/rtl
 
 synth: setup               ## accelerator area by category, SWEEP_CONFIGS -> build/synth/sweep.json (CONFIG=...: one, + Fmax)
 	$(CODESIGN) synth $(if $(CONFIG),--config $(CONFIG),--sweep) --out build/synth
@@ -43,8 +44,7 @@ calibrate: setup           ## fit the cost model to RTL cycle counts -> build/ca
 	$(BIN)/python -m sim.calibrate --out build/calibration.json --report build/bench/costmodel.json
 
 verify: setup              ## the searched network on the RTL: bit-exact, cycles measured vs predicted -> build/verify/verify.json
-	$(CODESIGN) verify --model build/search/integer_model.json --config build/search/hardware.json \
-		--out build/verify/verify.json
+	$(CODESIGN) verify --design $(SEARCH)/design.json --out build/verify/verify.json
 
 test: setup                ## the CI suite (long sweeps excluded)
 	$(BIN)/pytest -n $(JOBS) -m "not slow" tests

@@ -65,10 +65,16 @@ class Constants:
 
 
 def load_constants(path: Path = CALIBRATION_PATH) -> Constants:
-    """The fitted constants when ``path`` exists, else the defaults (and a warning: the model is uncalibrated)."""
+    """The fitted constants when ``path`` exists; for the default path, else the fit shipped with the package
+    (`codesign/data/calibration.json`, the last `make calibrate` of this RTL, so a fresh clone predicts as well as
+    a calibrated checkout); else the defaults, with a warning: the model is uncalibrated."""
     if path.is_file():
         fit = json.loads(path.read_text())["constants"]
         return Constants(**{k: float(v) for k, v in fit.items() if k != "calibrated"}, calibrated=True)
+    if path == CALIBRATION_PATH:
+        shipped = resources.files("codesign.data").joinpath("calibration.json")
+        if shipped.is_file():
+            return load_constants(Path(str(shipped)))
     import warnings
 
     warnings.warn(f"{path} not found: the cost model runs uncalibrated (make calibrate)", stacklevel=2)

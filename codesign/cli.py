@@ -34,7 +34,15 @@ def cmd_config(args) -> int:
 def cmd_rtl(args) -> int:
     from rtl_gen.emit import write_rtl
 
-    manifest = write_rtl(_config(args), args.out)
+    if args.design and args.config:
+        raise InputError("--design", args.design, "either --design or --config, not both")
+    if args.design:
+        from .design import load_design
+
+        cfg = HardwareConfig.from_dict(load_design(args.design)["hardware"])
+    else:
+        cfg = _config(args)
+    manifest = write_rtl(cfg, args.out)
     print(f"wrote {Path(args.out) / manifest['verilog']} ({manifest['sha256'][:12]}) and manifest.json")
     return 0
 
@@ -174,8 +182,21 @@ def cmd_verify(args) -> int:
 
     if not 0 <= args.latency <= 10_000:
         raise InputError("--latency", args.latency, "an integer from 0 to 10000 cycles")
-    model = IntegerModel.load(args.model)
-    cfg = HardwareConfig.load(args.config)
+    if args.design:
+        # The searched design: its integer model and hardware, one batch of the size it was priced for.
+        from .design import load_design
+
+        if args.model or args.config:
+            raise InputError("--design", args.design, "either --design or --model with --config, not both")
+        design = load_design(args.design)
+        model = IntegerModel.load(Path(args.design).parent / design["files"]["integer_model"])
+        cfg = HardwareConfig.from_dict(design["hardware"])
+        args.images = args.images or design["batch"]
+    elif args.model and args.config:
+        model, cfg = IntegerModel.load(args.model), HardwareConfig.load(args.config)
+    else:
+        raise InputError("--model/--config", f"{args.model}/{args.config}", "both files, or --design DESIGN.json")
+    args.images = args.images or 32
     test = load_digits(seed=args.seed).test          # the only --data choice
     if not 1 <= args.images <= len(test):
         raise InputError("--images", args.images, f"an integer from 1 to {len(test)} (the {args.data} test set)")
@@ -227,6 +248,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = commands.add_parser("rtl", help="write the accelerator's Verilog and manifest.json")
     _add_config(p)
+    p.add_argument("--design", metavar="DESIGN.json", help="the hardware of a design.json of `codesign search`")
     p.add_argument("--out", required=True, metavar="DIR")
     p.set_defaults(handler=cmd_rtl)
 
@@ -304,10 +326,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = commands.add_parser("verify", help="a whole integer network on the RTL, layer by layer: bit-exact against "
                                            "the integer model, cycles measured vs predicted")
-    p.add_argument("--model", required=True, metavar="INTEGER_MODEL.json", help="written by IntegerModel.save")
-    p.add_argument("--config", required=True, metavar="HW.json", help="the accelerator's HardwareConfig")
+    p.add_argument("--design", metavar="DESIGN.json", help="a design.json of `codesign search`: its integer model, "
+                                                         "hardware and batch")
+    p.add_argument("--model", metavar="INTEGER_MODEL.json", help="written by IntegerModel.save")
+    p.add_argument("--config", metavar="HW.json", help="the accelerator's HardwareConfig")
     p.add_argument("--data", choices=("digits",), default="digits", help="the data set whose test images run")
-    p.add_argument("--images", type=int, default=32, help="the first IMAGES test images, one batch (default 32)")
+    p.add_argument("--images", type=int, help="the first IMAGES test images, one batch (default: the design's "
+                                               "batch, else 32)")
     p.add_argument("--latency", type=int, default=20, help="memory latency in cycles (default 20)")
     p.add_argument("--seed", type=int, default=0, help="the data set's split seed (default 0)")
     p.add_argument("--out", default="build/verify/verify.json", metavar="OUT.json")

@@ -9,7 +9,8 @@ Phases (each resumable from ``checkpoint.pt``, written atomically after every ep
    |gamma| carry the six weight-bit branches, mixed by Gumbel-softmax weights), and asks the hardware generation
    network (`codesign.hwgen`) for a distribution over the candidates. The loss is
 
-       cross-entropy + w_lat E[cycles] / C_ref + w_energy E[energy] / E_ref + w_area E[PE LUTs] / A_ref
+       cross-entropy + w_lat E[cycles] / C_ref + w_energy E[energy] / E_ref
+                     + w_area (E[PE LUTs] / A_ref + E[BRAMs] / B_ref) / 2
                      + 10 max(0, E[cycles] / max_cycles - 1)
 
    with the expectations from BatchTile over the sampled network and the hardware distribution
@@ -81,6 +82,7 @@ class SearchSettings:
     batch_size: int = 64
     lr: float = 3e-3
     arch_lr: float = 0.05
+    hw_lr: float = 0.005                # slower: the hardware distribution should follow the network, not lead it
     tau_start: float = 2.0
     tau_end: float = 0.3
     csq_fraction: float = 0.25
@@ -105,7 +107,7 @@ class SearchSettings:
                 raise InputError(name, value, "a non-negative integer")
         if self.search_epochs < 1:
             raise InputError("search_epochs", self.search_epochs, "at least 1")
-        for name in ("lr", "arch_lr", "tau_start", "tau_end", "batch_size"):
+        for name in ("lr", "arch_lr", "hw_lr", "tau_start", "tau_end", "batch_size"):
             if not getattr(self, name) > 0:
                 raise InputError(name, getattr(self, name), "a positive number")
         if not 0 < self.csq_fraction <= 1:
@@ -151,7 +153,8 @@ class Searcher:
         logits = [p for n, p in net.named_parameters() if n.rsplit(".", 1)[-1] in logit_names]
         weights = [p for n, p in net.named_parameters() if n.rsplit(".", 1)[-1] not in logit_names]
         return cls(net, arch, gen, torch.optim.Adam(weights, lr=settings.lr * 0.3),
-                   torch.optim.Adam([*arch.parameters(), *gen.parameters(), *logits], lr=settings.arch_lr))
+                   torch.optim.Adam([{"params": [*arch.parameters(), *logits]},
+                                     {"params": list(gen.parameters()), "lr": settings.hw_lr}], lr=settings.arch_lr))
 
     def state_dict(self) -> dict:
         return {name: getattr(self, name).state_dict() for name in ("net", "arch", "gen", "weights_opt", "arch_opt")}
@@ -206,7 +209,7 @@ class SearchRun:
         layers = [p.layer for p in arch_layers(self.net, ArchChoice.largest(self.spec), batch=self.settings.batch)]
         costs = network_costs(hw, layers, self.constants, latency=self.settings.latency)
         return {"cycles": float(costs["cycles"][0]), "energy_pj": float(costs["energy_pj"][0]),
-                "area_luts": float(hw.t["area_luts"][0])}
+                "area_luts": float(hw.t["area_luts"][0]), "brams": float(hw.t["brams"][0])}
 
     # ---- checkpoints
 
@@ -217,6 +220,7 @@ class SearchRun:
     def save(self) -> None:
         self.state["seconds"] = self._seconds_before + time.perf_counter() - self._started
         state = {"fingerprint": self.settings.fingerprint(), "state": self.state, "rng": torch.get_rng_state(),
+                 "cuda_rng": torch.cuda.get_rng_state() if self.device == "cuda" else None,
                  "net": self.net.state_dict(),
                  "searchers": {k: s.state_dict() for k, s in self.searchers.items()}}
         buffer = io.BytesIO()
@@ -240,7 +244,9 @@ class SearchRun:
         self.state = state
         self._seconds_before = state.get("seconds", 0.0)
         self.net.load_state_dict(saved["net"])
-        torch.set_rng_state(rng)
+        torch.set_rng_state(rng.cpu())
+        if self.device == "cuda" and saved.get("cuda_rng") is not None:     # the Gumbel noise of a CUDA run
+            torch.cuda.set_rng_state(saved["cuda_rng"].cpu())
         return saved["searchers"]
 
     # ---- phases
@@ -349,7 +355,7 @@ class SearchRun:
                 terms = self.cost.expected(per_layer, probs)
                 loss = ce + s.latency_weight * terms["cycles"] / ref["cycles"] + \
                     s.energy_weight * terms["energy_pj"] / ref["energy_pj"] + \
-                    s.area_weight * terms["area_luts"] / ref["area_luts"]
+                    s.area_weight * area_term(terms["area_luts"], terms["brams"], ref)
                 if s.max_cycles is not None:
                     loss = loss + BUDGET_PENALTY * F.relu(terms["cycles"] / s.max_cycles - 1)
                 searcher.weights_opt.zero_grad(set_to_none=True)
@@ -359,10 +365,10 @@ class SearchRun:
                 searcher.arch_opt.step()
                 for key, value in (("loss", loss), ("ce", ce), ("cycles", terms["cycles"]),
                                    ("area_luts", terms["area_luts"])):
-                    sums[key] += float(value)
+                    sums[key] += float(value.detach())
                 bar.update()
-                bar.set_postfix(loss=f"{float(loss):.3f}", cycles=f"{float(terms['cycles']):.0f}",
-                                luts=f"{float(terms['area_luts']):.0f}", tau=f"{tau:.2f}")
+                bar.set_postfix(loss=f"{float(loss.detach()):.3f}", cycles=f"{float(terms['cycles'].detach()):.0f}",
+                                luts=f"{float(terms['area_luts'].detach()):.0f}", tau=f"{tau:.2f}")
             bar.close()
             record = {key: value / steps_per_epoch for key, value in sums.items()}
             record.update(epoch=epoch, seconds=time.perf_counter() - start, tau=tau,
@@ -414,7 +420,8 @@ class SearchRun:
         if s.max_cycles is not None:
             meets &= cycles <= s.max_cycles
         score = s.latency_weight * cycles / self.reference["cycles"] + \
-            s.energy_weight * energy / self.reference["energy_pj"] + s.area_weight * luts / self.reference["area_luts"]
+            s.energy_weight * energy / self.reference["energy_pj"] + \
+            s.area_weight * area_term(luts, self.hw.t["brams"].double(), self.reference)
         note = None
         if probs is not None and bool(meets[int(probs.argmax())]):
             index = int(probs.argmax())
@@ -448,6 +455,12 @@ class SearchRun:
                 "mean_weight_bits": mean_weight_bits(bits)}
 
 
+def area_term(luts, brams, reference: dict):
+    """The area in the objective: PE-array LUTs and buffer block RAMs, each relative to the default hardware's,
+    averaged (so buffers the network does not need are not free)."""
+    return (luts / reference["area_luts"] + brams / reference["brams"]) / 2
+
+
 def mean_weight_bits(bits: dict[str, LayerBits]) -> float:
     """Over the searched layers' channels (the classifier keeps 8 bits)."""
     widths = [b for name, layer in bits.items() if name != "classifier" for b in layer.w]
@@ -458,7 +471,8 @@ def objective(run: SearchRun, design: dict, accuracy: float) -> float:
     """Lower is better: the search's loss with the error rate in place of the cross-entropy."""
     s, ref = run.settings, run.reference
     return (1 - accuracy) + s.latency_weight * design["cycles"] / ref["cycles"] + \
-        s.energy_weight * design["energy_pj"] / ref["energy_pj"] + s.area_weight * design["area_luts"] / ref["area_luts"]
+        s.energy_weight * design["energy_pj"] / ref["energy_pj"] + \
+        s.area_weight * area_term(design["area_luts"], design["brams"], ref)
 
 
 def proxy_accuracy(run: SearchRun, net: SuperNet, arch: ArchChoice, bits: dict[str, LayerBits], tag: str) -> float:

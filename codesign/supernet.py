@@ -237,7 +237,7 @@ class SearchConv(nn.Module):
         if self.searched.any():
             consensus = self.w_logits[self.searched].softmax(1).mean(0).argmax()
             choice = torch.where(self.searched, choice, consensus)
-        w = torch.tensor(self.spec.w_bits)[choice]
+        w = torch.tensor(self.spec.w_bits)[choice.cpu()]
         w = w.repeat_interleave(self.spec.group_size)[:out_channels]
         return LayerBits(tuple(int(b) for b in w), int(self.spec.a_bits[int(self.a_logits.argmax())]))
 

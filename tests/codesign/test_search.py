@@ -125,3 +125,21 @@ def test_a_bad_space_file_exits_2(tmp_path, capsys):
     space.write_text(json.dumps({"rows": [4], "colz": [4]}))
     assert main(["search", "--out", str(tmp_path), "--space", str(space)]) == 2
     assert "colz" in capsys.readouterr().err
+
+
+def test_make_rtl_builds_the_searched_hardware(searched, tmp_path):
+    out, design = searched
+    assert main(["rtl", "--design", str(out / "design.json"), "--out", str(tmp_path)]) == 0
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    assert manifest["config"] == design["hardware"]
+
+
+@pytest.mark.parametrize("content", ["{not json", json.dumps({"version": 99}), json.dumps({"version": 1})])
+def test_a_damaged_design_file_is_refused_and_nothing_is_written(tmp_path, capsys, content):
+    bad = tmp_path / "design.json"
+    bad.write_text(content)
+    assert main(["rtl", "--design", str(bad), "--out", str(tmp_path / "rtl")]) == 2
+    assert main(["verify", "--design", str(bad), "--out", str(tmp_path / "verify.json")]) == 2
+    assert "design" in capsys.readouterr().err
+    assert not (tmp_path / "rtl").exists() and not (tmp_path / "verify.json").exists()
+    assert bad.read_text() == content
