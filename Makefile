@@ -15,7 +15,7 @@ ARGS     ?=
 DESIGN   := $(wildcard $(SEARCH)/design.json)
 RTL_ARG  := $(if $(CONFIG),--config $(CONFIG),$(if $(DESIGN),--design $(DESIGN),))
 
-.PHONY: setup search rtl verify synth pe-table calibrate test test-slow bench bench-rtl bench-quant bench-batchtile clean
+.PHONY: setup search rtl verify synth pe-table calibrate test test-slow bench bench-rtl bench-quant bench-batchtile bench-search clean
 
 setup: $(STAMP)
 
@@ -52,13 +52,16 @@ test: setup                ## the CI suite (long sweeps excluded)
 test-slow: setup           ## the long sweeps only
 	$(BIN)/pytest -n $(JOBS) -m slow tests
 
-bench: bench-rtl bench-quant bench-batchtile calibrate
+bench: bench-rtl bench-quant bench-batchtile calibrate bench-search
 
 bench-rtl: setup           ## RTL generation, simulation and synthesis figures -> build/bench/rtl.json
 	$(BIN)/python -m sim.bench_rtl --out build/bench/rtl.json
 
 bench-quant: setup         ## CSQ memory, digits QAT accuracy, training time -> build/bench/quant.json
 	$(BIN)/python -m codesign.bench_quant --out build/bench/quant.json
+
+bench-search: setup        ## make search from scratch + its network on the RTL, against the targets -> build/bench/search.json
+	$(BIN)/python -m sim.bench_search --out build/bench/search.json
 
 bench-batchtile: setup     ## BatchTile search step (MobileNetV2 x 64 hw) vs a Python loop -> build/bench/batchtile.json
 	$(BIN)/python -m codesign.bench_batchtile --out build/bench/batchtile.json
