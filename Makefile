@@ -10,7 +10,7 @@ CONFIG   ?=
 CONFIG_ARG := $(if $(CONFIG),--config $(CONFIG),)
 JOBS     ?= 2
 
-.PHONY: setup rtl synth pe-table calibrate test test-slow bench bench-rtl bench-quant bench-batchtile clean
+.PHONY: setup rtl synth pe-table calibrate test test-slow bench bench-rtl bench-quant bench-batchtile bench-ohq clean
 
 setup: $(STAMP)
 
@@ -41,7 +41,7 @@ test: setup                ## the CI suite (long sweeps excluded)
 test-slow: setup           ## the long sweeps only
 	$(BIN)/pytest -n $(JOBS) -m slow tests
 
-bench: bench-rtl bench-quant bench-batchtile calibrate
+bench: bench-rtl bench-quant bench-batchtile calibrate bench-ohq
 
 bench-rtl: setup           ## RTL generation, simulation and synthesis figures -> build/bench/rtl.json
 	$(BIN)/python -m sim.bench_rtl --out build/bench/rtl.json
@@ -51,6 +51,9 @@ bench-quant: setup         ## CSQ memory, digits QAT accuracy, training time -> 
 
 bench-batchtile: setup     ## BatchTile search step (MobileNetV2 x 64 hw) vs a Python loop -> build/bench/batchtile.json
 	$(BIN)/python -m codesign.bench_batchtile --out build/bench/batchtile.json
+
+bench-ohq: setup           ## OHQ on the digits network: RTL-measured cycles vs accuracy, ILP time -> build/bench/ohq.json
+	$(BIN)/python -m sim.bench_ohq --out build/bench/ohq.json
 
 clean:
 	rm -rf build
