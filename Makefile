@@ -15,7 +15,7 @@ ARGS     ?=
 DESIGN   := $(wildcard $(SEARCH)/design.json)
 RTL_ARG  := $(if $(CONFIG),--config $(CONFIG),$(if $(DESIGN),--design $(DESIGN),))
 
-.PHONY: setup search rtl verify synth pe-table calibrate test test-slow bench bench-rtl bench-quant bench-batchtile bench-search clean
+.PHONY: setup search rtl verify synth pe-table calibrate test test-slow bench bench-rtl bench-quant bench-batchtile bench-search bench-ohq clean
 
 setup: $(STAMP)
 
@@ -52,7 +52,7 @@ test: setup                ## the CI suite (long sweeps excluded)
 test-slow: setup           ## the long sweeps only
 	$(BIN)/pytest -n $(JOBS) -m slow tests
 
-bench: bench-rtl bench-quant bench-batchtile calibrate bench-search
+bench: bench-rtl bench-quant bench-batchtile calibrate bench-search bench-ohq
 
 bench-rtl: setup           ## RTL generation, simulation and synthesis figures -> build/bench/rtl.json
 	$(BIN)/python -m sim.bench_rtl --out build/bench/rtl.json
@@ -65,6 +65,9 @@ bench-search: setup        ## make search from scratch + its network on the RTL,
 
 bench-batchtile: setup     ## BatchTile search step (MobileNetV2 x 64 hw) vs a Python loop -> build/bench/batchtile.json
 	$(BIN)/python -m codesign.bench_batchtile --out build/bench/batchtile.json
+
+bench-ohq: setup           ## OHQ on the digits network: RTL-measured cycles vs accuracy, ILP time -> build/bench/ohq.json
+	$(BIN)/python -m sim.bench_ohq --out build/bench/ohq.json
 
 clean:
 	rm -rf build

@@ -81,6 +81,12 @@ def load_constants(path: Path = CALIBRATION_PATH) -> Constants:
     return Constants()
 
 
+def dram_pj_per_byte(act_buf_bytes):
+    """Energy of a byte moved between DRAM and a buffer: the DRAM access, then the buffer's write and read (SRAM
+    energy grows with the square root of its size). Takes a number or a tensor."""
+    return E_DRAM_PJ_PER_BYTE + 2 * E_SRAM_PJ_PER_BYTE_8KIB * (act_buf_bytes / 8192) ** 0.5
+
+
 # ---- inputs as tensors
 
 @dataclass
@@ -241,8 +247,7 @@ def price_mappings(hw: HardwareBatch, layers: LayerBatch, constants: Constants =
     store_time = t["out_slot"] / bus * c.beat + latency + c.burst + c.command      # one burst per tile
     out_fits = 2 * t["out_slot"] <= t["out_buf"]
     out_bytes = m_tiles * n_tiles * t["out_slot"]
-    sram_pj = E_SRAM_PJ_PER_BYTE_8KIB * torch.sqrt(t["act_buf"] / 8192)
-    pj_per_byte = E_DRAM_PJ_PER_BYTE + 2 * sram_pj
+    pj_per_byte = dram_pj_per_byte(t["act_buf"])
     compute_pj = m_tiles * t["rows"] * k * n_tiles * t["cols"] * avg_d * (E_MULT8_PJ * t["g"] / 8 + E_ADD32_PJ)
 
     # ---- resident points [H, L, E(bm), E(bn), 2]

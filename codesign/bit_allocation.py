@@ -2,8 +2,8 @@
 
 Variables ``x[i, b]`` in {0, 1}: item i (a layer or a channel group) takes bit choice b. Minimize the total
 sensitivity ``sum x[i, b] * sensitivity[i, b]`` subject to exactly one choice per item, total cycles within the
-cycle budget and total size within the size budget. `scipy.optimize.milp` (HiGHS) solves it exactly; a 100-layer
-problem with six choices takes milliseconds (`make bench-ohq`, ``ilp_seconds``).
+cycle budget and total size within the size budget. `scipy.optimize.milp` (HiGHS) solves it to its default
+optimality gap; a 100-layer problem with six choices takes about 0.1 s (`make bench-ohq`, ``ilp_seconds``).
 """
 
 from __future__ import annotations

@@ -19,6 +19,7 @@ None in ``fp`` mode.
 
 from __future__ import annotations
 
+import copy
 import io
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -31,7 +32,7 @@ from torch import nn
 from .errors import InputError
 from .io import atomic_write_bytes
 from .quant import (INPUT_STEP, ActQuantizer, WeightQuantizer, fixed_point_multiplier, input_fake_quant,
-                    input_integers, round_half_up, round_ste)
+                    input_integers, quant_range, round_half_up, round_ste)
 
 @dataclass(frozen=True)
 class IntegerParams:
@@ -246,6 +247,48 @@ class QuantNet(nn.Module):
         buffer = io.BytesIO()
         torch.save({"spec": self.spec, "quantized": self.quantized, "state": self.state_dict()}, buffer)
         atomic_write_bytes(path, buffer.getvalue())
+
+
+def weight_layers(net: QuantNet) -> dict[str, QConv | QClassifier]:
+    """The layers with weights, named as in the export (``stem``, ``blocks.1.expand``, ..., ``classifier``)."""
+    return {name: m for name, m in net.named_modules() if isinstance(m, (QConv, QClassifier))}
+
+
+def with_weight_bits(net: QuantNet, bits: dict[str, Sequence[int]]) -> QuantNet:
+    """A copy of ``net`` in which the named layers (`weight_layers` names) take the given per-channel weight widths.
+
+    A channel whose width changes starts from the max-abs step of its (folded) weights at the new width, the
+    quantization under which OHQ's MQE measured that width's sensitivity (`codesign.sensitivity.quantize_weight`);
+    every other learned parameter, step and statistic is kept, so a short QAT continues from there.
+    """
+    layers = weight_layers(net)
+    for name, widths in bits.items():
+        if name not in layers:
+            raise InputError("bits layer", name, f"one of {list(layers)}")
+        if len(widths) != len(layers[name].wq.bits):
+            raise InputError(f"{name} w_bits", len(widths),
+                             f"one width per output channel ({len(layers[name].wq.bits)})")
+    spec = copy.deepcopy(net.spec)
+    entries = {"stem": spec["stem"], "head": spec["head"], "classifier": spec["classifier"]}
+    for i, block in enumerate(spec["blocks"]):
+        entries.update({f"blocks.{i}.{part}": block[part]
+                        for part in ("expand", "depthwise", "project") if block[part]})
+    state = net.state_dict()
+    for name, widths in bits.items():
+        entries[name]["w_bits"] = [int(b) for b in widths]
+        state[f"{name}.wq.bits"] = torch.tensor(entries[name]["w_bits"], dtype=torch.int64)
+    copied = build_quantnet(spec).set_quantized(net.quantized)
+    copied.load_state_dict(state)
+    copied.train(net.training)
+    with torch.no_grad():
+        for name, layer in weight_layers(copied).items():
+            changed = layer.wq.bits != layers[name].wq.bits
+            if changed.any() and layer.wq.initialized:
+                weight = layer.folded()[0] if isinstance(layer, QConv) else layer.linear.weight
+                qp = quant_range(layer.wq.bits, signed=True)[1]
+                fresh = weight.abs().flatten(1).amax(dim=1).clamp(min=1e-12) / qp
+                layer.wq.step[changed] = fresh[changed]
+    return copied
 
 
 def load_quantnet(path: str | Path) -> QuantNet:

@@ -13,6 +13,8 @@ cycles the RTL's counters measured sit beside the cycles BatchTile predicted for
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 from codesign.batchtile import load_constants
@@ -21,6 +23,7 @@ from codesign.config import HardwareConfig
 from codesign.errors import InputError
 from codesign.export import IntegerLayer, IntegerModel
 from codesign.intmodel import im2col, run_layer, run_model
+from codesign.io import atomic_write_bytes, atomic_write_json
 from codesign.layers import from_integer_model, gemms, placement
 from codesign.mapper import best_mappings
 from codesign.mapping import Mapping
@@ -80,14 +83,57 @@ def _price(cfg: HardwareConfig, model: IntegerModel, images: int, latency: float
     return plans, constants.calibrated
 
 
-def _run_on_accelerator(cfg: HardwareConfig, layer: IntegerLayer, x: np.ndarray, plan: dict, *, latency: int,
-                        simulator: str) -> tuple[np.ndarray, dict]:
-    """The layer's NHWC output from the RTL, and what its programs did: how many, their cycles, any failure."""
+def _compile_layer(cfg: HardwareConfig, layer: IntegerLayer, x: np.ndarray, plan: dict) -> list[Program]:
     programs: list[Program] = []
     for a, w, bits, requant in gemm_operands(layer, x):
         mapping = Mapping(**plan[tuple(int(b) for b in bits)]["mapping"])
         programs.append(compile_gemm(cfg, a, w, bits, requant, mapping, act_signed=layer.in_signed[0],
                                      name=layer.name))
+    return programs
+
+
+def compile_network(cfg: HardwareConfig, model: IntegerModel, images_int: np.ndarray, *,
+                    latency: float = 20) -> list[dict]:
+    """Every accelerator program of the network for one batch of images: per program its layer, its index within
+    the layer and the `Program`. Each layer is compiled from the integer model's own inputs to it, which the RTL
+    reproduces bit for bit (`run_network` checks that), so no simulation is needed."""
+    check_model(cfg, model)
+    x = np.asarray(images_int, dtype=np.int64)
+    golden = run_model(model, x, cfg)
+    plans, _ = _price(cfg, model, len(x), latency)
+    compiled = []
+    for layer in model.layers:
+        if layer.name in plans:
+            programs = _compile_layer(cfg, layer, golden[layer.inputs[0]], plans[layer.name])
+            compiled += [{"layer": layer.name, "index": i, "program": p} for i, p in enumerate(programs)]
+    return compiled
+
+
+def write_programs(out_dir: str | Path, compiled: list[dict]) -> Path:
+    """Each program as ``<layer>.<index>.bin`` (its commands, `codesign disasm` reads them) and
+    ``<layer>.<index>.dram`` (its DRAM image: the segments one after another), and ``programs.json`` listing them
+    with the addresses a host driver needs (segments, PROG_ADDR / PROG_LEN, the output region)."""
+    out_dir = Path(out_dir)
+    entries = []
+    for item in compiled:
+        program, stem = item["program"], f"{item['layer']}.{item['index']}"
+        atomic_write_bytes(out_dir / f"{stem}.bin", program.binary)
+        segments, offset = [], 0
+        for addr, blob in program.memory:
+            segments.append({"addr": addr, "offset": offset, "bytes": len(blob)})
+            offset += len(blob)
+        atomic_write_bytes(out_dir / f"{stem}.dram", b"".join(blob for _, blob in program.memory))
+        entries.append({"layer": item["layer"], "index": item["index"], "commands": f"{stem}.bin",
+                        "dram": f"{stem}.dram", "segments": segments, "prog_addr": program.prog_addr,
+                        "prog_len": len(program.commands), "out_addr": program.out_addr,
+                        "out_bytes": program.out_bytes, "compute_cycles": program.compute_cycles})
+    return atomic_write_json(out_dir / "programs.json", {"programs": entries})
+
+
+def _run_on_accelerator(cfg: HardwareConfig, layer: IntegerLayer, x: np.ndarray, plan: dict, *, latency: int,
+                        simulator: str) -> tuple[np.ndarray, dict]:
+    """The layer's NHWC output from the RTL, and what its programs did: how many, their cycles, any failure."""
+    programs = _compile_layer(cfg, layer, x, plan)
     results = run_session(cfg, [gemm_job(p, latency=latency) for p in programs], simulator=simulator)
     columns, cycles, failures = [], 0, []
     for i, (program, outputs) in enumerate(zip(programs, results)):

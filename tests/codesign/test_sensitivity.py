@@ -2,7 +2,8 @@ import pytest
 import torch
 from torch import nn
 
-from codesign.sensitivity import kl_divergence, layer_sensitivity, quantize_weight
+from codesign.sensitivity import (channel_group_sensitivity, kl_divergence, layer_sensitivity, quantize_weight,
+                                 softening_temperature)
 
 
 def _model():
@@ -35,3 +36,22 @@ def test_fewer_bits_hurt_more_and_the_model_is_restored():
     assert (table[:, 0] > table[:, 1]).all() and (table[:, 1] > table[:, 2]).all()
     assert (table >= 0).all()
     assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))
+
+
+def test_groups_cover_each_layer_and_only_the_masked_group_is_quantized():
+    """A group whose outputs the next layer ignores costs nothing when quantized; the used one does."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(8 * 64, 10))
+    with torch.no_grad():
+        model[3].weight.view(10, 8, 64)[:, 4:] = 0          # channels 4..7 of the conv feed nothing
+    groups, table = channel_group_sensitivity(model, torch.rand(16, 1, 8, 8), [2, 8], 4)
+    assert groups == [("0", 0, 4), ("0", 4, 8), ("3", 0, 4), ("3", 4, 8), ("3", 8, 10)]
+    assert table[0, 0] > 1e-6 and table[1, 0] == pytest.approx(0.0, abs=1e-12)
+    assert (table[:, 1] < table[:, 0] + 1e-12).all()
+
+
+def test_the_softening_temperature_keeps_a_confident_model_measurable():
+    logits = torch.tensor([[40.0, 0.0, 0.0], [0.0, 40.0, 0.0]])
+    assert softening_temperature(logits) > 20
+    assert kl_divergence(logits, logits * 0.9) < 1e-12                   # at T = 1 both are one-hot
+    assert kl_divergence(logits, logits * 0.9, softening_temperature(logits)) > 1e-3
