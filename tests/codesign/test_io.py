@@ -3,7 +3,7 @@ import stat
 
 import pytest
 
-from codesign.io import atomic_write_json, atomic_write_text
+from codesign.io import atomic_write_bytes, atomic_write_json, atomic_write_text
 
 
 def test_atomic_write_replaces_whole_file_with_normal_mode(tmp_path):
@@ -21,6 +21,6 @@ def test_failed_write_leaves_the_old_file_and_no_temporary(tmp_path):
     path = tmp_path / "out.txt"
     atomic_write_text(path, "old\n")
     with pytest.raises(TypeError):
-        atomic_write_text(path, 123)          # fails inside the write, after the temporary file exists
+        atomic_write_bytes(path, 123)         # fails inside the write, after the temporary file exists
     assert path.read_text() == "old\n"
     assert [p.name for p in tmp_path.iterdir()] == ["out.txt"]
