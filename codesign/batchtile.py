@@ -13,8 +13,9 @@ stores, so
     cycles = L_first + sum over the other steps of max(L_next, C, S) + C_last + fixed
 
 with, per step, ``L`` the load time (beats, bursts, commands), ``C`` the array time (`codesign.timing` per tile
-plus a per-tile gap) and ``S`` the store time. Blocks at the edges are averaged (the mean tiles per block), so
-the model is exact for dimensions that divide and close otherwise. The free constants (`Constants`) are fitted to
+plus a per-tile gap; an emitting tile's drain overlaps the next tile, so a tile costs at least the drain, and the
+last drain is paid once at the end) and ``S`` the store time. Blocks at the edges are averaged (the mean tiles per
+block), so the model is exact for dimensions that divide and close otherwise. The free constants (`Constants`) are fitted to
 RTL measurements by `codesign.calibrate`; without `build/calibration.json` the defaults apply and
 `load_constants` says so.
 
@@ -38,7 +39,7 @@ import torch
 from . import isa
 from .config import HardwareConfig
 from .mapping import K_SPLITS, MAX_ROW_BYTES, Gemm, Mapping, round_up
-from .timing import REQUANT_LATENCY
+from .timing import drain_cycles, fill_cycles
 
 CALIBRATION_PATH = Path("build/calibration.json")
 EXTENT_BITS = 12                # block extents 1, 2, ..., 2048 array tiles, and the whole dimension
@@ -106,7 +107,7 @@ class HardwareBatch:
                 "param_buf": cfg.param_buf_bytes, "p_act": words.act, "p_wgt": words.wgt, "p_out": words.out,
                 "param_slot": round_up(words.param, words.bus),
                 "out_slot": round_up(cfg.rows * words.out, words.bus),
-                "fill": cfg.rows + cfg.cols - 1, "drain": cfg.rows + REQUANT_LATENCY,
+                "fill": fill_cycles(cfg), "drain": drain_cycles(cfg),
                 "area_luts": area_luts(cfg), "brams": brams(cfg),
             })
         t = {k: torch.tensor([r[k] for r in rows], dtype=dtype, device=device) for k in rows[0]}
@@ -264,7 +265,8 @@ def price_mappings(hw: HardwareBatch, layers: LayerBatch, constants: Constants =
     a_load = load_time(bm * act_slot)
     w_load = load_time(bn * wgt_slot) + load_time(bn * param_slot)
     m_blocks, n_blocks = torch.ceil(m_tiles[..., None] / bm), torch.ceil(n_tiles[..., None] / bn)
-    tile_time = (k * avg_d + t["fill"] + t["drain"] + c.tile_gap)[..., None, None]
+    # A tile's drain overlaps the next tile; only a tile shorter than the drain waits for the held bank.
+    tile_time = torch.maximum(k * avg_d + t["fill"] + c.tile_gap, t["drain"])[..., None, None]
     steps = m_blocks[..., :, None] * n_blocks[..., None, :]
     # The last step holds the edge blocks (``last_tiles``); the other steps share the rest evenly.
     last_tiles = (m_tiles[..., None] - (m_blocks - 1) * bm)[..., :, None] * \
@@ -279,8 +281,9 @@ def price_mappings(hw: HardwareBatch, layers: LayerBatch, constants: Constants =
     unit = torch.clamp(torch.maximum(tile_time, store_time[..., None, None]), min=2 * c.decode)
     body = tiles_per_step * unit
     both = a_load + w_load
-    # After the last load: the last step's computes and stores, the last store, the first fetch, the last response.
-    tail = last_tiles * unit + store_time[..., None, None] + c.fixed + 2 * latency
+    # After the last load: the last step's computes and stores, the last drain and store, the first fetch, the last
+    # response.
+    tail = last_tiles * unit + (t["drain"] + store_time)[..., None, None] + c.fixed + 2 * latency
     peak = torch.maximum(both, body)
     # Written straight into the grid's resident part (order fastest), without stacking copies.
     H, L = m_tiles.shape
@@ -320,7 +323,10 @@ def price_mappings(hw: HardwareBatch, layers: LayerBatch, constants: Constants =
         commands = 5.0 if last else 4.0               # three loads and a COMPUTE, and the STORE after the last
         load = load_time(act) + load_time(wgt) + load_time(param_slot.expand_as(length)) + \
             fetch_time(torch.full_like(length, commands))
-        tile = length * avg_d[..., None] + t["fill"][..., None] + c.tile_gap + (t["drain"][..., None] if last else 0)
+        tile = length * avg_d[..., None] + t["fill"][..., None] + c.tile_gap
+        if last:                                      # the emitting chunks' copies are a drain apart at least
+            full = kc * avg_d[..., None] + t["fill"][..., None] + c.tile_gap
+            tile = torch.maximum(tile, t["drain"][..., None] - (chunks - 1) * full)
         body = torch.clamp(torch.maximum(tile, store_time[..., None]) if last else tile, min=commands * c.decode)
         return load, body, act + wgt + param_slot
 
@@ -329,7 +335,7 @@ def price_mappings(hw: HardwareBatch, layers: LayerBatch, constants: Constants =
     # The loads of a step overlap the previous step's work; the program ends with the last step's own work.
     split_cycles = full_load + tiles * ((chunks - 1) * torch.maximum(full_load, full_body) +
                                         torch.maximum(last_load, last_body)) - torch.maximum(last_load, last_body) + \
-        last_body + store_time[..., None] + c.fixed + 2 * latency
+        last_body + (t["drain"] + store_time)[..., None] + c.fixed + 2 * latency
     split_bytes = tiles * ((chunks - 1) * full_bytes + last_bytes) + out_bytes[..., None]
     split_ok = (kc >= 1) & (kc < k[..., None]) & (2 * _ceil_to(kc * t["p_act"][..., None], bus[..., None]) <= t["act_buf"][..., None]) & \
         (2 * _ceil_to(kc * (max_d * t["p_wgt"])[..., None], bus[..., None]) <= t["wgt_buf"][..., None]) & \

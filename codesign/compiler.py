@@ -205,7 +205,7 @@ def compile_gemm(cfg: HardwareConfig, a: np.ndarray, w: np.ndarray, bits, requan
                 accumulate=comp["accumulate"], emit=emit, relu=requant.relu, out_bits=requant.out_bits,
                 pop_prev=t == 0, push_prev=t == len(computes) - 1 and s < len(steps) - 2,
                 pop_next=emit and e >= 2, push_next=emit))
-            compute_cycles += tile_cycles(cfg, comp["k"], p.tile_bits[j], emit=emit)
+            compute_cycles += tile_cycles(cfg, comp["k"], p.tile_bits[j])
             if emit:
                 if row_major:
                     store = Dma(opcode=Opcode.STORE, dram_addr=out_addr + i * cfg.rows * c_row_bytes + j * words.out,

@@ -57,7 +57,7 @@ def _config_registers() -> list[Register]:
 COUNTERS = ("cycles", "compute_cycles", "stall_cycles", "bytes_read", "bytes_written")
 _COUNTER_DOCS = {
     "cycles": "cycles from START to DONE",
-    "compute_cycles": "cycles the systolic array is busy (feed, flush and drain of a tile)",
+    "compute_cycles": "cycles the systolic array is busy (feed and flush of a tile; drains overlap the next tile)",
     "stall_cycles": "cycles the compute unit holds a command but waits for a DMA token (data not loaded yet, or "
                     "its output half not yet stored)",
     "bytes_read": "bytes read over AXI (program and operands)",

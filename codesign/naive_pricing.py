@@ -19,7 +19,7 @@ from . import isa
 from .batchtile import EXTENT_BITS, N_EXTENTS, N_RESIDENT, Constants
 from .config import HardwareConfig
 from .mapping import K_SPLITS, MAX_ROW_BYTES, Gemm, Mapping, enumerate_mappings
-from .timing import REQUANT_LATENCY
+from .timing import drain_cycles, fill_cycles
 
 GRID_POINTS = N_RESIDENT + K_SPLITS
 
@@ -94,8 +94,8 @@ def _pair(cfg: HardwareConfig, gemm: Gemm, count: int, c: Constants, latency: fl
     return _Pair(
         constants=c, latency=latency, count=float(count), k=k, bus=bus, burst_bytes=min(256 * bus, 4096.0),
         m_tiles=float(math.ceil(gemm.m / cfg.rows)), n_tiles=n_tiles, avg_d=avg_d, max_d=max_d, p_act=p_act,
-        p_wgt=p_wgt, param_slot=param_slot, fill=float(cfg.rows + cfg.cols - 1),
-        drain=float(cfg.rows + REQUANT_LATENCY), max_k=float(cfg.max_k), act_buf=act_buf, wgt_buf=wgt_buf,
+        p_wgt=p_wgt, param_slot=param_slot, fill=float(fill_cycles(cfg)),
+        drain=float(drain_cycles(cfg)), max_k=float(cfg.max_k), act_buf=act_buf, wgt_buf=wgt_buf,
         param_buf=float(cfg.param_buf_bytes), out_fits=2 * out_slot <= cfg.out_buf_bytes,
         store_time=out_slot / bus * c.beat + latency + c.burst + c.command,
         act_slot=_ceil_to(k * p_act, bus), wgt_slot=_ceil_to(k * avg_d * p_wgt, bus),
@@ -127,7 +127,7 @@ def _resident_point(p: _Pair, bm_e: int, bn_e: int, order: int) -> float:
         return math.inf
     c = p.constants
     m_blocks, n_blocks = math.ceil(p.m_tiles / bm), math.ceil(p.n_tiles / bn)
-    tile_time = p.k * p.avg_d + p.fill + p.drain + c.tile_gap
+    tile_time = max(p.k * p.avg_d + p.fill + c.tile_gap, p.drain)     # the drain overlaps the next tile
     steps = m_blocks * n_blocks
     last_tiles = (p.m_tiles - (m_blocks - 1) * bm) * (p.n_tiles - (n_blocks - 1) * bn)
     tiles_per_step = (p.m_tiles * p.n_tiles - last_tiles) / (steps - 1) if steps > 1 else last_tiles
@@ -137,7 +137,7 @@ def _resident_point(p: _Pair, bm_e: int, bn_e: int, order: int) -> float:
     unit = max(tile_time, p.store_time, 2 * c.decode)
     body = tiles_per_step * unit
     both = a_load + w_load
-    tail = last_tiles * unit + p.store_time + c.fixed + 2 * p.latency
+    tail = last_tiles * unit + p.drain + p.store_time + c.fixed + 2 * p.latency
     if order == 0:
         cycles = both + (n_blocks - 1) * max(both, body) + (steps - n_blocks) * max(a_load, body) + tail
     else:
@@ -164,14 +164,16 @@ def _split_point(p: _Pair, split: int) -> float:
         load = _load_time(p, _ceil_to(length * p.p_act, p.bus)) + \
             _load_time(p, _ceil_to(length * (p.avg_d * p.p_wgt), p.bus)) + _load_time(p, p.param_slot) + \
             _fetch_time(p, commands)
-        tile = length * p.avg_d + p.fill + c.tile_gap + (p.drain if last else 0.0)
+        tile = length * p.avg_d + p.fill + c.tile_gap
+        if last:                                  # the emitting chunks' copies are a drain apart at least
+            tile = max(tile, p.drain - (chunks - 1) * (kc * p.avg_d + p.fill + c.tile_gap))
         body = max(max(tile, p.store_time) if last else tile, commands * c.decode)
         return load, body
 
     full_load, full_body = chunk_step(kc, last=False)
     last_load, last_body = chunk_step(k_last, last=True)
     cycles = full_load + tiles * ((chunks - 1) * max(full_load, full_body) + max(last_load, last_body)) - \
-        max(last_load, last_body) + last_body + p.store_time + c.fixed + 2 * p.latency
+        max(last_load, last_body) + last_body + p.drain + p.store_time + c.fixed + 2 * p.latency
     return cycles * p.count
 
 

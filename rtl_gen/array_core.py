@@ -1,11 +1,12 @@
 """`ArrayCore`: a tile in on valid/ready streams, the requantized C tile out, with its cycle count.
 
 This is the datapath the controller drives: a tile command, then K activation vectors and K * D weight-digit
-vectors, and (when the command asks for it) ``rows`` output vectors. Cycles from the command handshake to the last
-output are exactly `codesign.timing.tile_cycles`; the cost model is built on that formula.
+vectors, and (when the command asks for it) ``rows`` output vectors. The array is busy for exactly
+`codesign.timing.tile_cycles` after the command handshake; an emitting tile's sums then move to a held bank and
+drain (`codesign.timing.drain_cycles`) while the next tile feeds. The cost model is built on these formulas.
 """
 
-from amaranth.hdl import Array, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -42,11 +43,13 @@ class ArrayCore(wiring.Component):
                                               D = ceil(max(col_bits) / g). Column c needs only its own
                                               ceil(col_bits[c] / g) digits to be meaningful: the core sign-extends
                                               the rest, so weights can be stored packed by their own bit width.
-        out  Out  cols x act_bits             ``rows`` beats (row r of the requantized tile) when ``emit``
+        out  Out  cols x act_bits             ``rows`` beats (row r of the requantized tile) when ``emit``, in
+                                              command order; they may come while the next tile feeds
     Status
-        busy    Out 1
-        cycles  Out 32   cycles of the last completed tile, from the cycle after its command handshake to its last
-                         output handshake (or its last flush cycle without ``emit``)
+        busy      Out 1    the array holds a tile: feed, flush, and for an emitting tile any wait for the held bank
+        draining  Out 1    an emitted tile's rows are not all out yet
+        cycles    Out 32   busy cycles of the last tile, from the cycle after its command handshake to its last flush
+                           cycle (plus any wait for the held bank)
     """
 
     def __init__(self, cfg: HardwareConfig):
@@ -57,6 +60,7 @@ class ArrayCore(wiring.Component):
             "wgt": In(stream.Signature(data.ArrayLayout(cfg.digit_bits, cfg.cols))),
             "out": Out(stream.Signature(data.ArrayLayout(cfg.act_bits, cfg.cols))),
             "busy": Out(1),
+            "draining": Out(1),
             "cycles": Out(32),
         })
 
@@ -90,9 +94,21 @@ class ArrayCore(wiring.Component):
         feed_msb = Signal()
         feed_clr = Signal()
         feed_step = Signal()                          # the array takes one step with the registered operands
-        issue_row = Signal(range(cfg.rows + 1))
-        out_row = Signal(range(cfg.rows + 1))
         counter = Signal(32)
+        hold_pending = Signal()                       # the array holds an emitting tile's final sums, not yet copied
+
+        # ---- the held bank: an emitted tile's sums and its requantization, so the array can take the next tile
+        # while they drain (the next command overwrites ``cmd``)
+        held = Signal()                               # the bank holds rows not yet out
+        bank = [[Signal(signed(cfg.acc_bits), name=f"bank_{r}_{c}") for c in range(cfg.cols)]
+                for r in range(cfg.rows)]
+        held_bias = [Signal(signed(cfg.acc_bits), name=f"held_bias_{c}") for c in range(cfg.cols)]
+        held_mult = [Signal(unsigned(cfg.mult_bits), name=f"held_mult_{c}") for c in range(cfg.cols)]
+        held_shift = [Signal(unsigned(cfg.shift_bits), name=f"held_shift_{c}") for c in range(cfg.cols)]
+        held_relu = Signal()
+        held_out_bits = Signal(unsigned(cfg.act_bits.bit_length()))
+        issued = Signal(range(cfg.rows + 1))
+        out_row = Signal(range(cfg.rows))
 
         new_col_digits = [(self.cmd.payload.col_bits[c] + (g - 1)) >> log2_g for c in range(cfg.cols)]
 
@@ -118,22 +134,41 @@ class ArrayCore(wiring.Component):
             with m.Else():
                 m.d.sync += feed_digits[c].eq(Mux(col_sign[c], (1 << g) - 1, 0))
 
-        # ---- drain: rows leave through the requantization units, one row per cycle
+        # ---- drain: rows leave the bank through the requantization units, one row per cycle. The bank shifts up
+        # a row per issue, so the units read row 0 and no row multiplexer sits between the sums and them.
+        copy = Signal()                               # the sequencer moves the array's sums into the bank
         pipe_en = self.out.ready | ~self.out.valid
+        issuing = held & (issued < cfg.rows)
         for c, unit in enumerate(requant):
             m.d.comb += [
                 unit.en.eq(pipe_en),
-                # A row multiplexer per column: indexing the whole array by row (acc[issue_row]) would make one
-                # rows*cols*acc_bits-wide shifter that every column then slices.
-                unit.acc.eq(Array(array.acc[r][c] for r in range(cfg.rows))[issue_row]),
-                unit.bias.eq(cmd.bias[c]),
-                unit.mult.eq(cmd.mult[c]),
-                unit.shift.eq(cmd.shift[c]),
-                unit.relu.eq(cmd.relu),
-                unit.out_bits.eq(cmd.out_bits),
+                unit.in_valid.eq(issuing),
+                unit.acc.eq(bank[0][c]),
+                unit.bias.eq(held_bias[c]),
+                unit.mult.eq(held_mult[c]),
+                unit.shift.eq(held_shift[c]),
+                unit.relu.eq(held_relu),
+                unit.out_bits.eq(held_out_bits),
                 self.out.payload[c].eq(unit.value),
             ]
         m.d.comb += self.out.valid.eq(requant[0].out_valid)
+        with m.If(copy):
+            m.d.sync += [held.eq(1), issued.eq(0), out_row.eq(0), held_relu.eq(cmd.relu),
+                         held_out_bits.eq(cmd.out_bits)]
+            for c in range(cfg.cols):
+                m.d.sync += [held_bias[c].eq(cmd.bias[c]), held_mult[c].eq(cmd.mult[c]),
+                             held_shift[c].eq(cmd.shift[c])]
+            for r in range(cfg.rows):
+                m.d.sync += [bank[r][c].eq(array.acc[r][c]) for c in range(cfg.cols)]
+        with m.Else():
+            with m.If(pipe_en & issuing):
+                m.d.sync += issued.eq(issued + 1)
+                for r in range(cfg.rows - 1):
+                    m.d.sync += [bank[r][c].eq(bank[r + 1][c]) for c in range(cfg.cols)]
+            with m.If(self.out.valid & self.out.ready):
+                m.d.sync += out_row.eq(out_row + 1)
+                with m.If(out_row == cfg.rows - 1):
+                    m.d.sync += held.eq(0)
 
         m.d.comb += [
             array.en.eq(feed_step),
@@ -144,21 +179,15 @@ class ArrayCore(wiring.Component):
             array.msb.eq(feed_msb),
         ]
 
-        def finish():
-            m.d.sync += self.cycles.eq(counter + 1)
-            m.next = "IDLE"
-
-        def after_flush():
-            with m.If(cmd.emit):
-                m.d.sync += [issue_row.eq(0), out_row.eq(0)]
-                m.next = "DRAIN"
-            with m.Else():
-                finish()
-
         with m.FSM(name="sequencer") as fsm:
             with m.State("IDLE"):
-                m.d.comb += self.cmd.ready.eq(1)
-                with m.If(self.cmd.valid):
+                # The array's sums are final one cycle after the flush: copy them now, unless the bank still
+                # drains the previous tile; then wait, since the next tile would overwrite them. The copy and the
+                # next command's handshake share the cycle (the array changes two cycles after a handshake).
+                m.d.comb += [copy.eq(hold_pending & ~held), self.cmd.ready.eq(~hold_pending | ~held)]
+                with m.If(copy):
+                    m.d.sync += [hold_pending.eq(0), self.cycles.eq(counter)]
+                with m.If(self.cmd.valid & self.cmd.ready):
                     m.d.sync += [
                         cmd.eq(self.cmd.payload),
                         digits.eq(maximum(new_col_digits)),
@@ -194,30 +223,23 @@ class ArrayCore(wiring.Component):
                             m.next = "FLUSH"
 
             with m.State("FLUSH"):
-                # Zero digits push the last operands through the skew lines to the far corner.
                 # The array steps on the last beat, then on zero digits that push it through the skew lines to the
-                # far corner; the last flush cycle latches no step, so the array is idle when the drain starts.
+                # far corner; the last flush cycle latches no step, so the sums are final when IDLE copies them.
                 m.d.sync += [
                     flush_left.eq(flush_left - 1),
                     feed_step.eq(flush_left != 1), feed_clr.eq(0), feed_digits.eq(0), feed_first.eq(0),
                     feed_msb.eq(0),
                 ]
                 with m.If(flush_left == 1):
-                    after_flush()
+                    with m.If(cmd.emit):
+                        m.d.sync += hold_pending.eq(1)
+                    with m.Else():
+                        m.d.sync += self.cycles.eq(counter + 1)
+                    m.next = "IDLE"
 
-            with m.State("DRAIN"):
-                issuing = issue_row < cfg.rows
-                for unit in requant:
-                    m.d.comb += unit.in_valid.eq(issuing)
-                with m.If(pipe_en & issuing):
-                    m.d.sync += issue_row.eq(issue_row + 1)
-                with m.If(self.out.valid & self.out.ready):
-                    m.d.sync += out_row.eq(out_row + 1)
-                    with m.If(out_row == cfg.rows - 1):
-                        finish()
-
-        m.d.comb += self.busy.eq(~fsm.ongoing("IDLE"))
-        with m.If(~fsm.ongoing("IDLE")):
+        m.d.comb += [self.busy.eq(~fsm.ongoing("IDLE") | (hold_pending & held)),
+                     self.draining.eq(hold_pending | held)]
+        with m.If(self.busy):
             m.d.sync += counter.eq(counter + 1)
         return m
 

@@ -10,7 +10,7 @@ from codesign.csr import Error
 
 from . import commands
 from .array_core import ArrayCore, maximum
-from .dependency import acquire, dependency_members, next_command, release
+from .dependency import acquire, dependency_members, next_command
 from .word_reader import WordReader
 
 
@@ -23,6 +23,11 @@ class ComputeUnit(wiring.Component):
     activation words and K * D weight digit planes streamed from the buffers, and write the ``rows`` requantized
     output words (with ``emit``) to the output buffer.
 
+    A command is done once the array has taken its tile (its operands are read: ``push_prev`` goes then); an emitting
+    tile's rows are written while the next command runs, and its ``push_next`` waits until its last row is written,
+    so a STORE never reads a row before it is there. A ``push_next`` without ``emit`` waits for any drain still
+    running, for the same reason and so that two pushes never share a cycle.
+
     Ports
         cmd         In   stream of 128-bit commands
         act_*, wgt_*, param_*   the read ports of those buffers (``*_addr``, ``*_en`` out, ``*_data`` in)
@@ -30,7 +35,7 @@ class ComputeUnit(wiring.Component):
         array_busy  Out  1   the array is running a tile (the compute-active counter counts these cycles)
         stalled     Out  1   a command waits for a token (its data is not loaded, or its output half not stored)
         error       Out  bits of `Error`   a parameter record or the weight range is bad (one-cycle pulse)
-        idle        Out  1
+        idle        Out  1   no command, and no rows left to write
         + the dependency ports
     """
 
@@ -88,15 +93,20 @@ class ComputeUnit(wiring.Component):
         wgt_words = Signal(32)
 
         payload = core.cmd.payload
-        out_row = Signal(range(cfg.rows + 1))
+        # The draining tile's output address and token: the next command overwrites ``cmd`` while its rows come.
+        drain_addr = Signal.like(cmd.out_addr)
+        drain_push = Signal()
+        out_row = Signal(range(cfg.rows))
         m.d.comb += [
             self.out_data.eq(core.out.payload),
             self.out_en.eq(core.out.valid),
-            self.out_addr.eq(cmd.out_addr + out_row * words.out),
+            self.out_addr.eq(drain_addr + out_row * words.out),
             core.out.ready.eq(1),
         ]
         with m.If(core.out.valid):
             m.d.sync += out_row.eq(out_row + 1)
+            with m.If(out_row == cfg.rows - 1):
+                m.d.comb += self.push_next.eq(drain_push)
 
         m.d.comb += self.param_addr.eq(cmd.param_addr)
         with m.FSM() as fsm:
@@ -108,7 +118,7 @@ class ComputeUnit(wiring.Component):
                 m.d.sync += [
                     payload.k.eq(cmd.k), payload.act_signed.eq(cmd.act_signed),
                     payload.accumulate.eq(cmd.accumulate), payload.emit.eq(cmd.emit), payload.relu.eq(cmd.relu),
-                    payload.out_bits.eq(cmd.out_bits), out_row.eq(0),
+                    payload.out_bits.eq(cmd.out_bits),
                 ]
                 for c in range(cfg.cols):
                     m.d.sync += [payload.col_bits[c].eq(bits[c]), payload.bias[c].eq(bias[c]),
@@ -140,9 +150,18 @@ class ComputeUnit(wiring.Component):
                 with m.If(core.cmd.valid & core.cmd.ready):
                     m.next = "RUN"
             with m.State("RUN"):
-                with m.If(~core.busy & ~act_reader.busy & ~wgt_reader.busy):
-                    release(m, self, cmd)
+                # The core leaves busy in the cycle it copies an emitting tile's sums into its held bank (the
+                # previous drain is over by then), so the drain's address and token are latched with the copy.
+                taken = ~core.busy & ~act_reader.busy & ~wgt_reader.busy
+                with m.If(taken & (cmd.emit | ~cmd.push_next | ~core.draining)):
+                    m.d.comb += self.push_prev.eq(cmd.push_prev)
+                    with m.If(cmd.emit):
+                        m.d.sync += [drain_addr.eq(cmd.out_addr), drain_push.eq(cmd.push_next), out_row.eq(0)]
+                    with m.Else():
+                        m.d.comb += self.push_next.eq(cmd.push_next)
                     m.next = "IDLE"
         m.d.comb += self.stalled.eq(fsm.ongoing("WAIT") & ~acquire(m, self, cmd) & ~self.halt)
+        with m.If(core.draining):
+            m.d.comb += self.idle.eq(0)
         return m
 

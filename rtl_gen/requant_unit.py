@@ -24,7 +24,7 @@ class RequantUnit(wiring.Component):
         acc         In   signed(acc_bits)
         bias        In   signed(acc_bits)      per-channel parameters, held for the whole tile
         mult        In   mult_bits
-        shift       In   shift_bits            (these three are registered: set them a cycle before the data)
+        shift       In   shift_bits            (these may change with a tile's first row, not after it)
         relu        In   1
         out_bits    In   bits of act_bits
         out_valid   Out  1                     ``LATENCY`` enabled cycles after ``in_valid``
@@ -58,7 +58,7 @@ class RequantUnit(wiring.Component):
         rounded = Signal(signed(len(product) + 1))
         scaled = Signal.like(rounded)
 
-        # Per-tile constants, registered: they change only with the command, long before the drain.
+        # Per-tile constants, registered: the stages that use them (3 to 5) come two cycles after a row enters.
         rounding = Signal(unsigned(cfg.shift_max))
         shift = Signal.like(self.shift)
         top = Signal(signed(cfg.act_bits + 2))

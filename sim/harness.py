@@ -21,8 +21,8 @@ class TileHarness(wiring.Component):
         command     In   command_layout    the tile command, held while the tile runs
         wgt_beats   In   32                number of words of ``wgt_mem`` to stream (K * D)
         stall       In   1                 random bubbles on every stream
-        done        Out  1                 the tile finished; ``out_mem`` holds its rows
-        cycles      Out  32                the core's cycle count of the tile
+        done        Out  1                 the tile finished, drain included; ``out_mem`` holds its rows
+        cycles      Out  32                the core's busy cycles of the tile (`codesign.timing.tile_cycles`)
     Memories (written by the testbench through VPI): ``act_mem``, ``wgt_mem``; read back: ``out_mem``.
     """
 
@@ -89,6 +89,6 @@ class TileHarness(wiring.Component):
             m.d.sync += [cmd_valid.eq(1), act_addr.eq(0), wgt_addr.eq(0), out_addr.eq(0), self.done.eq(0)]
         with m.Elif(cmd_valid & core.cmd.ready):
             m.d.sync += [cmd_valid.eq(0), running.eq(1)]
-        with m.Elif(running & ~core.busy):
+        with m.Elif(running & ~core.busy & ~core.draining):
             m.d.sync += [running.eq(0), self.done.eq(1)]
         return m

@@ -93,7 +93,7 @@ def expected(cfg: HardwareConfig, tiles: list[Tile]) -> list[np.ndarray | None]:
 
 
 def expected_cycles(cfg: HardwareConfig, tile: Tile) -> int:
-    return tile_cycles(cfg, tile.k, int(np.max(tile.w_bits)), emit=tile.emit)
+    return tile_cycles(cfg, tile.k, int(np.max(tile.w_bits)))
 
 
 def random_tile(cfg: HardwareConfig, rng: np.random.Generator, *, k: int, w_bits=None, act_signed=None,
