@@ -148,6 +148,8 @@ def cmd_search(args) -> int:
                                                         "retrain_qat_epochs", "max_luts", "max_cycles", "device", "batch",
                                                         "latency_weight", "area_weight", "energy_weight")
                  if getattr(args, name) is not None}
+    if args.act_bits:
+        overrides["act_bits"] = tuple(_ints("--act-bits", args.act_bits))
     settings = SearchSettings(space=space, baselines=not args.no_baselines, **overrides)
     if args.threads:
         import torch
@@ -403,13 +405,15 @@ def build_parser() -> argparse.ArgumentParser:
                                            "design.json, model, report (resumes an interrupted run)")
     p.add_argument("--out", default="build/search", metavar="DIR")
     p.add_argument("--seed", type=int)
-    p.add_argument("--warmup-epochs", type=int, help="float supernet epochs before the search (default 20)")
-    p.add_argument("--search-epochs", type=int, help="search epochs (default 8)")
+    p.add_argument("--warmup-epochs", type=int, help="float supernet epochs before the search (default 40)")
+    p.add_argument("--search-epochs", type=int, help="search epochs (default 12)")
     p.add_argument("--retrain-fp-epochs", type=int, help="float fine-tune epochs of each final network")
     p.add_argument("--retrain-qat-epochs", type=int, help="QAT epochs of each final network")
     p.add_argument("--max-luts", type=float, help="hard budget: PE-array LUTs (the PE table's estimate)")
     p.add_argument("--max-cycles", type=float, help="hard budget: predicted cycles per batch")
     p.add_argument("--batch", type=int, help="images per accelerator run; cycles are per batch (default 32)")
+    p.add_argument("--act-bits", metavar="B1,B2", help="activation widths to search (default 8: the accelerator "
+                                                       "computes every activation at its act_bits)")
     p.add_argument("--latency-weight", type=float)
     p.add_argument("--energy-weight", type=float)
     p.add_argument("--area-weight", type=float)

@@ -18,7 +18,7 @@ import templates
 from .io import atomic_write_text
 
 PLOTS = ("pareto.png", "bits.png", "latency.png", "hardware.png")
-LABELS = {"chosen": "co-search (chosen)", "int8": "same network, uniform 8-bit", "int4": "same network, uniform 4-bit",
+LABELS = {"chosen": "co-search (chosen)", "int8": "same network, uniform 8-bit", "int4": "same network, uniform 4-bit weights",
           "fixed_hw": "search, hardware fixed", "random": "random search"}
 
 

@@ -24,8 +24,8 @@ Phases (each resumable from ``checkpoint.pt``, written atomically after every ep
 4. Baselines in the same run (`codesign.search_baselines`): the same search with the hardware fixed to the default
    configuration, and random search with the same number of evaluated designs.
 5. ``retrain``: each final network is extracted with its shared weights, fine-tuned in float briefly, then
-   QAT-trained; the chosen design's network also at uniform 8-bit and uniform 4-bit weights (4-bit activations)
-   on the same hardware. Accuracies are measured in integer mode, i.e. they are the exported integer models'.
+   QAT-trained; the chosen design's network also at uniform 8-bit (w8a8) and uniform 4-bit weights (w4a8) on the
+   same hardware. Accuracies are measured in integer mode, i.e. they are the exported integer models'.
 
 Everything is seeded (data order per epoch, Gumbel noise from torch's generator, whose state the checkpoint keeps),
 so a resumed run ends where an uninterrupted one would.
@@ -56,7 +56,8 @@ from .hwspace import HardwareSpace
 from .io import atomic_write_bytes
 from .qmodel import QuantNet
 from .search_cost import SearchCost, arch_layers, network_costs
-from .supernet import DIGITS, ArchChoice, LayerBits, SuperNet, sample_arch
+from .quant import check_bits
+from .supernet import DIGITS, ArchChoice, LayerBits, SuperNet, SupernetSpec, sample_arch
 from .train import accuracy, fit
 
 CHECKPOINT = "checkpoint.pt"
@@ -75,10 +76,10 @@ class BudgetError(Exception):
 @dataclass(frozen=True)
 class SearchSettings:
     seed: int = 0
-    warmup_epochs: int = 20
-    search_epochs: int = 8
-    retrain_fp_epochs: int = 4
-    retrain_qat_epochs: int = 12
+    warmup_epochs: int = 40
+    search_epochs: int = 12
+    retrain_fp_epochs: int = 5
+    retrain_qat_epochs: int = 20
     batch_size: int = 64
     lr: float = 3e-3
     arch_lr: float = 0.05
@@ -87,13 +88,14 @@ class SearchSettings:
     tau_end: float = 0.3
     csq_fraction: float = 0.25
     csq_refresh: int = 10
-    latency_weight: float = 2.0
+    latency_weight: float = 1.5
     energy_weight: float = 0.2
     area_weight: float = 0.2
     max_luts: float | None = None       # hard budget on the PE array's LUTs (the PE table's estimate)
     max_cycles: float | None = None     # hard budget on the network's predicted cycles per batch
     latency: float = 20.0               # memory latency, cycles per burst
     batch: int = 32                     # images per accelerator run (`make verify` runs one such batch)
+    act_bits: tuple[int, ...] = (8,)    # activation widths to search (the hardware runs all at its act_bits)
     baselines: bool = True
     device: str = "cpu"
     space: HardwareSpace = field(default_factory=HardwareSpace)
@@ -101,6 +103,7 @@ class SearchSettings:
     def __post_init__(self) -> None:
         if not isinstance(self.batch, int) or not 1 <= self.batch <= 4096:
             raise InputError("batch", self.batch, "an integer from 1 to 4096 images")
+        check_bits("act_bits", self.act_bits)
         for name in ("warmup_epochs", "search_epochs", "retrain_fp_epochs", "retrain_qat_epochs"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 0:
@@ -168,11 +171,13 @@ class SearchRun:
     """One `make search` run in ``out``: phases, checkpoints, results."""
 
     def __init__(self, settings: SearchSettings, out: str | Path, *, progress: bool = True,
-                 data: DataSplit | None = None, spec=DIGITS):
+                 data: DataSplit | None = None, spec: SupernetSpec = DIGITS):
         self.settings, self.out, self.progress = settings, Path(out), progress
         self.device = settings.device
         self.data = data or load_digits(seed=settings.seed)
-        self.spec = spec
+        # The accelerator computes every activation at its act_bits: a narrower activation saves it nothing, so
+        # the activation widths searched are the settings' (8 alone by default), not the spec's.
+        self.spec = dataclasses.replace(spec, a_bits=settings.act_bits)
         self.constants: Constants = load_constants()
         self.configs = settings.space.candidates()
         self.hw = HardwareBatch.from_configs(self.configs, device=self.device)
@@ -180,7 +185,7 @@ class SearchRun:
         self.state: dict = {"phase": "warmup", "epoch": 0, "history": {}, "results": {}}
         self._started, self._seconds_before = time.perf_counter(), 0.0      # wall seconds, summed over resumes
         torch.manual_seed(settings.seed)
-        self.net = SuperNet(spec).to(self.device)
+        self.net = SuperNet(self.spec).to(self.device)
         self.searchers: dict[str, Searcher] = {}
         self.allowed = self._area_mask()
         self.reference = self._reference()

@@ -4,7 +4,7 @@
   weight width per layer, activation widths, an allowed hardware candidate) as the search has epochs' derived
   designs, each scored by the same objective on a proxy accuracy (one QAT epoch from the warmed-up shared weights,
   on the validation set); the best that meets the budgets is retrained like the chosen design.
-- `retrain_all`: the chosen design; the same network at uniform 8-bit (w8a8) and uniform 4-bit (w4a4) on the same
+- `retrain_all`: the chosen design; the same network at uniform 8-bit (w8a8) and uniform 4-bit weights (w4a8) on the same
   hardware; the fixed-hardware search's design; the random search's best. Each is exported to its integer model and
   priced through the compiler's mapper (`codesign.mapper.map_layers`), the figures `make verify` checks.
 """
@@ -65,7 +65,7 @@ def retrain_all(run: SearchRun) -> None:
     searched = run.searchers["search"].net
     jobs = [("chosen", searched, arch, bits, chosen),
             ("int8", searched, arch, searched.uniform_bits(arch, 8, 8), chosen),
-            ("int4", searched, arch, searched.uniform_bits(arch, 4, 4), chosen)]
+            ("int4", searched, arch, searched.uniform_bits(arch, 4, 8), chosen)]
     if run.settings.baselines:
         fixed = results["search_fixed_hw_derived"]
         jobs.append(("fixed_hw", run.searchers["search_fixed_hw"].net, arch_from_dict(fixed["arch"]),
