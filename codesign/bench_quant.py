@@ -40,7 +40,7 @@ from .errors import InputError
 from .export import export_quantnet
 from .intmodel import predict
 from .io import atomic_write_json
-from .supernet import DIGITS, IMAGENET, ArchChoice, LayerBits, SuperNet
+from .supernet import DIGITS, IMAGENET, ArchChoice, LayerBits, SuperNet, mean_weight_bits
 from .train import accuracy, fit, predictions
 
 FRACTIONS = (1.0, 0.5, 0.25, 0.1)
@@ -116,11 +116,6 @@ def qat(net: SuperNet, bits: dict[str, LayerBits], data, epochs: int) -> tuple:
     subnet = net.extract_subnet(SUBNET, bits).set_quantized()
     seconds = fit(subnet, data.train, epochs=epochs, lr=1e-3, seed=1)
     return subnet, accuracy(subnet, data.test), float(np.mean(seconds))
-
-
-def mean_weight_bits(bits: dict[str, LayerBits]) -> float:
-    widths = [b for name, layer in bits.items() if name != "classifier" for b in layer.w]
-    return float(np.mean(widths))
 
 
 def bench_cpu(fp_epochs: int, qat_epochs: int, search_epochs: int) -> dict:

@@ -144,9 +144,10 @@ def cmd_search(args) -> int:
             space = HardwareSpace.from_dict(json.loads(path.read_text()))
         except json.JSONDecodeError as exc:
             raise InputError("--space", str(path), f"valid JSON ({exc})") from None
-    overrides = {name: getattr(args, name) for name in ("seed", "warmup_epochs", "search_epochs", "retrain_fp_epochs",
-                                                        "retrain_qat_epochs", "max_luts", "max_cycles", "device", "batch",
-                                                        "latency_weight", "area_weight", "energy_weight")
+    overrides = {name: getattr(args, name)
+                 for name in ("seed", "warmup_epochs", "search_epochs", "retrain_fp_epochs", "retrain_qat_epochs",
+                              "max_luts", "max_cycles", "device", "batch", "latency_weight", "area_weight",
+                              "energy_weight")
                  if getattr(args, name) is not None}
     if args.act_bits:
         overrides["act_bits"] = tuple(_ints("--act-bits", args.act_bits))
@@ -173,14 +174,10 @@ def cmd_search(args) -> int:
 
 
 def cmd_verify(args) -> int:
-    import numpy as np
-
-    from sim.network import run_network
+    from sim.network import verify_images
 
     from .datasets import load_digits
     from .export import IntegerModel
-    from .intmodel import predict
-    from .quant import input_integers
 
     if not 0 <= args.latency <= 10_000:
         raise InputError("--latency", args.latency, "an integer from 0 to 10000 cycles")
@@ -202,11 +199,9 @@ def cmd_verify(args) -> int:
     test = load_digits(seed=args.seed).test          # the only --data choice
     if not 1 <= args.images <= len(test):
         raise InputError("--images", args.images, f"an integer from 1 to {len(test)} (the {args.data} test set)")
-    images, labels = test.images[:args.images], test.labels[:args.images].numpy()
-    result = run_network(cfg, model, input_integers(images).numpy().astype(np.int64), latency=args.latency)
-    report = {**result, "logits": result["logits"].tolist(), "predictions": result["predictions"].tolist(),
-              "labels": labels.tolist(), "acc_rtl": float((result["predictions"] == labels).mean()),
-              "acc_int_model": float((predict(model, images, cfg) == labels).mean()),
+    result = verify_images(cfg, model, test.images[:args.images], test.labels[:args.images].numpy(),
+                           latency=args.latency)
+    report = {**result, **{key: result[key].tolist() for key in ("logits", "predictions", "expected_predictions")},
               "model": str(args.model), "data": args.data, "seed": args.seed}
     atomic_write_json(args.out, report)
     print(f"{'layer':24} {'kind':7} {'bit-exact':>9} {'GEMMs':>5} {'measured':>10} {'predicted':>10} {'error':>7}")

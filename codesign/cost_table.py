@@ -17,8 +17,8 @@ from typing import Protocol
 
 from .batchtile import Constants, load_constants
 from .config import HardwareConfig
-from .layers import Layer, gemms, placement
-from .mapper import best_mappings
+from .layers import Layer, placement
+from .mapper import best_mappings, gemm_entries
 
 
 @dataclass(frozen=True)
@@ -48,12 +48,7 @@ class BatchTilePricer:
         self.description = f"BatchTile cost model ({state}), memory latency {latency:g} cycles"
 
     def __call__(self, layers: list[Layer]) -> list[LayerCost]:
-        entries, owner = [], []
-        for index, layer in enumerate(layers):
-            lowered = gemms(layer)
-            for i, entry in enumerate(lowered):
-                entries.append((f"{layer.name}[{i}]" if len(lowered) > 1 else layer.name, entry.gemm, entry.count))
-                owner.append(index)
+        entries, owner = gemm_entries(layers)
         totals = [[0.0, 0.0, 0.0] for _ in layers]
         for index, best in zip(owner, best_mappings(self.cfg, entries, self.constants, latency=self.latency)):
             for slot, key in enumerate(("cycles", "dram_bytes", "energy_pj")):

@@ -4,8 +4,8 @@ Keys (besides the design itself: ``network``, ``bits``, ``hardware``, ``mappings
 
 - ``acc``: test accuracy of the chosen design, in integer mode (the exported integer model's);
 - ``cycles``, ``energy_pj``, ``dram_bytes``: the chosen network on the chosen hardware, predicted by the calibrated
-  cost model for the mappings the compiler will use, per batch of ``batch`` images (one accelerator run, as `make verify` runs it; ``cycles_per_image`` divides);
-  ``area_luts`` (PE array), ``brams``;
+  cost model for the mappings the compiler will use, per batch of ``batch`` images (one accelerator run, as
+  `make verify` runs it; ``cycles_per_image`` divides); ``area_luts`` (PE array), ``brams``;
 - ``acc_int8`` / ``cycles_int8``: the same network at uniform 8-bit on the same hardware, retrained alike;
   ``cycles_ratio_vs_int8`` = cycles / cycles_int8 (the target is <= 0.70 at no more than 1 point lower accuracy);
 - ``baselines``: uniform 4-bit, the fixed-hardware search and random search, each retrained and priced alike;

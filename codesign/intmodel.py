@@ -1,9 +1,10 @@
 """The integer executor: runs an `IntegerModel` in numpy, every multiply-accumulate through `codesign.reference`.
 
-Activations are int64 NHWC arrays. ``conv`` is im2col then `reference.gemm_requant`; ``dwconv`` is one
-`reference.gemm_accumulate` of N = 1 per channel then `reference.requantize` over all channels; ``add`` forms its
-integer sum on the host and requantizes through `reference.requantize`; ``linear`` is one `gemm_requant` over the
-flattened feature map (the folded global average pooling). So the integer model computes exactly what the
+Activations are int64 NHWC arrays. The GEMM layers run through `gemm_operands`, the operands exactly as the
+accelerator receives them (`sim.network` compiles the same ones): ``conv`` is im2col then one
+`reference.gemm_requant`; ``dwconv`` is one `gemm_requant` of N = 1 per channel; ``linear`` is one `gemm_requant`
+over the flattened feature map (the folded global average pooling). ``add`` forms its integer sum on the host and
+requantizes through `reference.requantize`. So the integer model computes exactly what the
 accelerator's arithmetic contract says, and the exported layer parameters are validated against the
 `HardwareConfig` (widths, multiplier, shift) on every call.
 """
@@ -17,7 +18,7 @@ from .config import HardwareConfig
 from .errors import InputError
 from .export import KINDS, IntegerLayer, IntegerModel
 from .quant import input_integers
-from .reference import gemm_accumulate, gemm_requant, requantize
+from .reference import Requant, gemm_requant, requantize
 
 
 def im2col(x: np.ndarray, kernel: int, stride: int, padding: int) -> np.ndarray:
@@ -28,29 +29,38 @@ def im2col(x: np.ndarray, kernel: int, stride: int, padding: int) -> np.ndarray:
     return windows.reshape(-1, windows.shape[3] * kernel * kernel)
 
 
-def run_layer(cfg: HardwareConfig, layer: IntegerLayer, inputs: list[np.ndarray]) -> np.ndarray:
-    """One layer's integer output (NHWC) from its integer inputs (NHWC)."""
-    x = inputs[0]
-    n = x.shape[0]
-    c_out, h_out, w_out = layer.out_shape
+def gemm_operands(layer: IntegerLayer, x: np.ndarray) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, Requant]]:
+    """The accelerator GEMMs of ``layer`` on NHWC input ``x``: (A, W, per-channel weight bits, requantization) each.
+    Their outputs, side by side, are the layer's channels."""
+    c_out = layer.out_shape[0]
     if layer.kind == "conv":
         a = im2col(x, layer.weight.shape[-1], layer.stride, layer.padding)
-        y = gemm_requant(cfg, a, layer.weight.reshape(c_out, -1).T, layer.w_bits, layer.requant,
-                         act_signed=layer.in_signed[0])
-    elif layer.kind == "dwconv":
+        return [(a, layer.weight.reshape(c_out, -1).T, layer.w_bits, layer.requant)]
+    if layer.kind == "linear":
+        w = np.tile(layer.weight.T, (layer.pool, 1))            # rows in NHWC order: pixel-major, then channel
+        return [(x.reshape(len(x), -1), w, layer.w_bits, layer.requant)]
+    if layer.kind == "dwconv":
         k = layer.weight.shape[-1]
         patches = im2col(x, k, layer.stride, layer.padding).reshape(-1, c_out, k * k)
-        acc = np.concatenate([gemm_accumulate(cfg, patches[:, c], layer.weight[c].reshape(-1, 1), layer.w_bits[c],
-                                              act_signed=layer.in_signed[0]) for c in range(c_out)], axis=1)
-        y = requantize(cfg, acc, layer.requant)
-    elif layer.kind == "add":
+        rq = layer.requant
+        return [(patches[:, c], layer.weight[c].reshape(-1, 1), layer.w_bits[c:c + 1],
+                 Requant(rq.bias[c:c + 1], rq.mult[c:c + 1], rq.shift[c:c + 1], rq.relu, rq.out_bits))
+                for c in range(c_out)]
+    raise InputError(f"{layer.name}.kind", layer.kind, "a layer with GEMMs: conv, dwconv or linear")
+
+
+def run_layer(cfg: HardwareConfig, layer: IntegerLayer, inputs: list[np.ndarray]) -> np.ndarray:
+    """One layer's integer output (NHWC) from its integer inputs (NHWC)."""
+    if layer.kind not in KINDS:
+        raise InputError(f"{layer.name}.kind", layer.kind, f"one of {list(KINDS)}")
+    n = inputs[0].shape[0]
+    c_out, h_out, w_out = layer.out_shape
+    if layer.kind == "add":
         acc = sum(int(m) * t for m, t in zip(layer.input_mults, inputs))
         y = requantize(cfg, acc.reshape(-1, c_out), layer.requant)
-    elif layer.kind == "linear":
-        w = np.tile(layer.weight.T, (layer.pool, 1))           # rows in NHWC order: pixel-major, then channel
-        y = gemm_requant(cfg, x.reshape(n, -1), w, layer.w_bits, layer.requant, act_signed=layer.in_signed[0])
     else:
-        raise InputError(f"{layer.name}.kind", layer.kind, f"one of {list(KINDS)}")
+        y = np.concatenate([gemm_requant(cfg, a, w, bits, rq, act_signed=layer.in_signed[0])
+                            for a, w, bits, rq in gemm_operands(layer, inputs[0])], axis=1)
     return y.reshape(n, h_out, w_out, c_out)
 
 

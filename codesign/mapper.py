@@ -29,19 +29,25 @@ def best_mappings(cfg: HardwareConfig, entries: list[tuple[str, Gemm, int]], con
     return results
 
 
+def gemm_entries(layers: list[Layer]) -> tuple[list[tuple[str, Gemm, int]], list[int]]:
+    """The accelerator GEMMs of ``layers`` as `best_mappings` takes them, ``(name, GEMM, count)``, a layer that
+    lowers to several GEMMs naming them ``layer[i]``; and for each, the index in ``layers`` of the layer it came
+    from (host layers have none)."""
+    entries, owner = [], []
+    for index, layer in enumerate(layers):
+        lowered = gemms(layer)
+        for i, entry in enumerate(lowered):
+            entries.append((f"{layer.name}[{i}]" if len(lowered) > 1 else layer.name, entry.gemm, entry.count))
+            owner.append(index)
+    return entries, owner
+
+
 def map_layers(cfg: HardwareConfig, layers: list[Layer], *, latency: float = 20.0,
                constants: Constants | None = None) -> dict:
     """Every accelerator layer's GEMMs with their best mappings, the host layers, and the totals."""
     constants = constants or load_constants()
-    entries, host = [], []
-    for layer in layers:
-        if placement(layer) == "host":
-            host.append(layer.name)
-            continue
-        lowered = gemms(layer)
-        for index, entry in enumerate(lowered):
-            suffix = f"[{index}]" if len(lowered) > 1 else ""
-            entries.append((f"{layer.name}{suffix}", entry.gemm, entry.count))
+    entries, _ = gemm_entries(layers)
+    host = [layer.name for layer in layers if placement(layer) == "host"]
     mapped = best_mappings(cfg, entries, constants, latency=latency) if entries else []
     return {
         "config": cfg.to_dict(), "latency": latency, "calibrated": constants.calibrated,

@@ -22,7 +22,7 @@ import numpy as np
 import templates
 
 from .config import HardwareConfig
-from .io import atomic_write_json, atomic_write_text
+from .io import atomic_save_figure, atomic_write_json, atomic_write_text
 from .ohq import OhqResult
 from .ohq_model import OhqModel
 
@@ -131,12 +131,7 @@ def plot(result: OhqResult, path: Path) -> None:
            title=f"Accuracy against accelerator cycles (batch {chosen['batch']})")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp.png")
-    fig.savefig(tmp, dpi=120)
-    plt.close(fig)
-    tmp.replace(path)
+    atomic_save_figure(path, fig, dpi=120)
 
 
 def _plain(point: dict) -> dict:

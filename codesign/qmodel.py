@@ -32,7 +32,7 @@ from torch import nn
 from .errors import InputError
 from .io import atomic_write_bytes
 from .quant import (INPUT_STEP, ActQuantizer, WeightQuantizer, fixed_point_multiplier, input_fake_quant,
-                    input_integers, quant_range, round_half_up, round_ste)
+                    input_integers, max_abs_step, quant_range, round_half_up, round_ste)
 
 @dataclass(frozen=True)
 class IntegerParams:
@@ -286,7 +286,7 @@ def with_weight_bits(net: QuantNet, bits: dict[str, Sequence[int]]) -> QuantNet:
             if changed.any() and layer.wq.initialized:
                 weight = layer.folded()[0] if isinstance(layer, QConv) else layer.linear.weight
                 qp = quant_range(layer.wq.bits, signed=True)[1]
-                fresh = weight.abs().flatten(1).amax(dim=1).clamp(min=1e-12) / qp
+                fresh = max_abs_step(weight, qp)
                 layer.wq.step[changed] = fresh[changed]
     return copied
 

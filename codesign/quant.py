@@ -89,6 +89,11 @@ def lsq_init_step(v: torch.Tensor, qp: torch.Tensor, dims: tuple[int, ...]) -> t
     return (2 * mean / torch.sqrt(qp)).clamp_min(1e-8)
 
 
+def max_abs_step(weight: torch.Tensor, qp) -> torch.Tensor:
+    """Per output channel, the step that maps the channel's largest magnitude to ``qp`` (OHQ's MQE quantizer)."""
+    return weight.detach().abs().flatten(1).amax(dim=1).clamp(min=1e-12) / qp
+
+
 class WeightQuantizer(nn.Module):
     """Symmetric per-output-channel weight quantizer with one bit width per channel and a learned step per channel."""
 

@@ -15,11 +15,12 @@ from pathlib import Path
 
 import templates
 
-from .io import atomic_write_text
+from .hwspace import hardware_name
+from .io import atomic_save_figure, atomic_write_text
 
 PLOTS = ("pareto.png", "bits.png", "latency.png", "hardware.png")
-LABELS = {"chosen": "co-search (chosen)", "int8": "same network, uniform 8-bit", "int4": "same network, uniform 4-bit weights",
-          "fixed_hw": "search, hardware fixed", "random": "random search"}
+LABELS = {"chosen": "co-search (chosen)", "int8": "same network, uniform 8-bit",
+          "int4": "same network, uniform 4-bit weights", "fixed_hw": "search, hardware fixed", "random": "random search"}
 
 
 def write_report(out: str | Path, design: dict, state: dict, configs) -> Path:
@@ -30,7 +31,8 @@ def write_report(out: str | Path, design: dict, state: dict, configs) -> Path:
 
     results, history = state["results"], state["history"]
     explored = [dict(d["design"], source=f"search epoch {d['epoch'] + 1}") for d in history.get("search", [])]
-    explored += [dict(d["design"], source=f"fixed-hw epoch {d['epoch'] + 1}") for d in history.get("search_fixed_hw", [])]
+    explored += [dict(d["design"], source=f"fixed-hw epoch {d['epoch'] + 1}")
+                 for d in history.get("search_fixed_hw", [])]
     explored += [dict(d, source="random") for d in results.get("random_derived", {}).get("explored", [])]
     retrained = results["retrained"]
 
@@ -52,7 +54,7 @@ def write_report(out: str | Path, design: dict, state: dict, configs) -> Path:
     ax.set_ylabel("accuracy (explored: proxy on val; stars: retrained, test)")
     fig.colorbar(sc, ax=ax, label="PE-array LUTs")
     ax.legend(fontsize=8, loc="lower right")
-    _save(fig, out / "pareto.png")
+    atomic_save_figure(out / "pareto.png", fig, dpi=110)
 
     # ---- bits per layer
     layers = [name for name, b in design["bits"].items() if b["w"]]
@@ -67,7 +69,7 @@ def write_report(out: str | Path, design: dict, state: dict, configs) -> Path:
     ax.set_xticks(list(x), layers, rotation=60, ha="right", fontsize=8)
     ax.set_ylabel("bits")
     ax.legend(fontsize=8)
-    _save(fig, out / "bits.png")
+    atomic_save_figure(out / "bits.png", fig, dpi=110)
 
     # ---- latency per layer
     chosen_layers, int8_layers = per_layer_cycles(retrained["chosen"]["layers"]), \
@@ -79,7 +81,7 @@ def write_report(out: str | Path, design: dict, state: dict, configs) -> Path:
     ax.set_xticks(range(len(names)), names, rotation=60, ha="right", fontsize=8)
     ax.set_ylabel(f"predicted cycles ({design['hardware_name']})")
     ax.legend(fontsize=8)
-    _save(fig, out / "latency.png")
+    atomic_save_figure(out / "latency.png", fig, dpi=110)
 
     # ---- hardware distribution over the epochs
     search = history.get("search", [])
@@ -89,12 +91,12 @@ def write_report(out: str | Path, design: dict, state: dict, configs) -> Path:
         top = sorted(range(len(final)), key=lambda h: -final[h])[:6]
         epochs = [d["epoch"] + 1 for d in search]
         for h in top:
-            ax.plot(epochs, [d["hw_probs"][h] for d in search], marker="o", label=hardware_label(configs[h]))
+            ax.plot(epochs, [d["hw_probs"][h] for d in search], marker="o", label=hardware_name(configs[h]))
         ax.plot(epochs, [1 - sum(d["hw_probs"][h] for h in top) for d in search], "k:", label="all others")
     ax.set_xlabel("search epoch")
     ax.set_ylabel("probability")
     ax.legend(fontsize=7)
-    _save(fig, out / "hardware.png")
+    atomic_save_figure(out / "hardware.png", fig, dpi=110)
 
     rows = [dict(retrained[tag], tag=tag, label=LABELS[tag]) for tag in LABELS if tag in retrained]
     text = templates.render("search_report.md.j2", design=design, rows=rows, history=history, plots=PLOTS,
@@ -119,16 +121,3 @@ def per_layer_cycles(mapped: list[dict]) -> dict[str, float]:
     for entry in mapped:
         totals[re.sub(r"\[\d+\]$", "", entry["name"])] += entry["cycles"]
     return dict(totals)
-
-
-def hardware_label(cfg) -> str:
-    return f"{cfg.rows}x{cfg.cols} g{cfg.digit_bits} {cfg.act_buf_bytes // 1024}K/{cfg.wgt_buf_bytes // 1024}K"
-
-
-def _save(fig, path: Path) -> None:
-    fig.tight_layout()
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=110)
-    tmp.replace(path)
-    import matplotlib.pyplot as plt
-    plt.close(fig)

@@ -52,12 +52,12 @@ from .config import HardwareConfig
 from .datasets import DataSplit, ImageSet, load_digits
 from .errors import InputError
 from .hwgen import HardwareGenerator, network_features
-from .hwspace import HardwareSpace
+from .hwspace import HardwareSpace, hardware_name
 from .io import atomic_write_bytes
 from .qmodel import QuantNet
 from .search_cost import SearchCost, arch_layers, network_costs
 from .quant import check_bits
-from .supernet import DIGITS, ArchChoice, LayerBits, SuperNet, SupernetSpec, sample_arch
+from .supernet import DIGITS, ArchChoice, LayerBits, SuperNet, SupernetSpec, mean_weight_bits, sample_arch
 from .train import accuracy, fit
 
 CHECKPOINT = "checkpoint.pt"
@@ -187,18 +187,19 @@ class SearchRun:
         torch.manual_seed(settings.seed)
         self.net = SuperNet(self.spec).to(self.device)
         self.searchers: dict[str, Searcher] = {}
-        self.allowed = self._area_mask()
-        self.reference = self._reference()
+        largest = [p.layer for p in arch_layers(self.net, ArchChoice.largest(self.spec), batch=settings.batch)]
+        self.allowed = self._area_mask(largest)
+        self.reference = self._reference(largest)
 
     # ---- budgets and references
 
-    def _area_mask(self) -> torch.Tensor:
+    def _area_mask(self, largest: list) -> torch.Tensor:
+        """The candidates within the LUT budget that the largest network fits."""
         luts = self.hw.t["area_luts"]
         allowed = torch.ones(len(self.configs), dtype=torch.bool, device=self.device)
         if self.settings.max_luts is not None:
             allowed &= luts <= self.settings.max_luts
-        largest = arch_layers(self.net, ArchChoice.largest(self.spec), batch=self.settings.batch)
-        fits = network_costs(self.hw, [p.layer for p in largest], self.constants, latency=self.settings.latency)
+        fits = network_costs(self.hw, largest, self.constants, latency=self.settings.latency)
         allowed &= fits["fits"].to(self.device)
         if not bool(allowed.any()):
             smallest = int(torch.argmin(luts))
@@ -207,12 +208,10 @@ class SearchRun:
                               {"hardware": self.configs[smallest].to_dict(), "area_luts": float(luts[smallest])})
         return allowed
 
-    def _reference(self) -> dict:
+    def _reference(self, largest: list) -> dict:
         """Normalizers of the cost terms: the largest network at 8 bits on the default hardware."""
-        default = HardwareConfig()
-        hw = HardwareBatch.from_configs([default], device=self.device)
-        layers = [p.layer for p in arch_layers(self.net, ArchChoice.largest(self.spec), batch=self.settings.batch)]
-        costs = network_costs(hw, layers, self.constants, latency=self.settings.latency)
+        hw = HardwareBatch.from_configs([HardwareConfig()], device=self.device)
+        costs = network_costs(hw, largest, self.constants, latency=self.settings.latency)
         return {"cycles": float(costs["cycles"][0]), "energy_pj": float(costs["energy_pj"][0]),
                 "area_luts": float(hw.t["area_luts"][0]), "brams": float(hw.t["brams"][0])}
 
@@ -358,9 +357,8 @@ class SearchRun:
                 per_layer = self.cost.per_layer(net, arch, gates)
                 probs = self.hw_probs(searcher, fixed, per_layer)
                 terms = self.cost.expected(per_layer, probs)
-                loss = ce + s.latency_weight * terms["cycles"] / ref["cycles"] + \
-                    s.energy_weight * terms["energy_pj"] / ref["energy_pj"] + \
-                    s.area_weight * area_term(terms["area_luts"], terms["brams"], ref)
+                loss = ce + hardware_cost(s, ref, terms["cycles"], terms["energy_pj"], terms["area_luts"],
+                                          terms["brams"])
                 if s.max_cycles is not None:
                     loss = loss + BUDGET_PENALTY * F.relu(terms["cycles"] / s.max_cycles - 1)
                 searcher.weights_opt.zero_grad(set_to_none=True)
@@ -420,13 +418,11 @@ class SearchRun:
         s = self.settings
         layers = [p.layer for p in arch_layers(self.net, arch, bits, batch=s.batch)]
         costs = network_costs(self.hw, layers, self.constants, latency=s.latency)
-        cycles, energy, luts = costs["cycles"], costs["energy_pj"], self.hw.t["area_luts"].double()
+        cycles, luts = costs["cycles"], self.hw.t["area_luts"].double()
         meets = self.allowed & costs["fits"]
         if s.max_cycles is not None:
             meets &= cycles <= s.max_cycles
-        score = s.latency_weight * cycles / self.reference["cycles"] + \
-            s.energy_weight * energy / self.reference["energy_pj"] + \
-            s.area_weight * area_term(luts, self.hw.t["brams"].double(), self.reference)
+        score = hardware_cost(s, self.reference, cycles, costs["energy_pj"], luts, self.hw.t["brams"].double())
         note = None
         if probs is not None and bool(meets[int(probs.argmax())]):
             index = int(probs.argmax())
@@ -466,18 +462,18 @@ def area_term(luts, brams, reference: dict):
     return (luts / reference["area_luts"] + brams / reference["brams"]) / 2
 
 
-def mean_weight_bits(bits: dict[str, LayerBits]) -> float:
-    """Over the searched layers' channels (the classifier keeps 8 bits)."""
-    widths = [b for name, layer in bits.items() if name != "classifier" for b in layer.w]
-    return float(sum(widths) / len(widths))
+def hardware_cost(settings: SearchSettings, reference: dict, cycles, energy_pj, area_luts, brams):
+    """The objective's hardware part, each term relative to the reference: the loss (on expectations, tensors),
+    the derivation (on every candidate at once) and the designs' scores (floats) all use this one."""
+    return settings.latency_weight * cycles / reference["cycles"] + \
+        settings.energy_weight * energy_pj / reference["energy_pj"] + \
+        settings.area_weight * area_term(area_luts, brams, reference)
 
 
 def objective(run: SearchRun, design: dict, accuracy: float) -> float:
     """Lower is better: the search's loss with the error rate in place of the cross-entropy."""
-    s, ref = run.settings, run.reference
-    return (1 - accuracy) + s.latency_weight * design["cycles"] / ref["cycles"] + \
-        s.energy_weight * design["energy_pj"] / ref["energy_pj"] + \
-        s.area_weight * area_term(design["area_luts"], design["brams"], ref)
+    return (1 - accuracy) + hardware_cost(run.settings, run.reference, design["cycles"], design["energy_pj"],
+                                          design["area_luts"], design["brams"])
 
 
 def proxy_accuracy(run: SearchRun, net: SuperNet, arch: ArchChoice, bits: dict[str, LayerBits], tag: str) -> float:
@@ -494,11 +490,6 @@ def _next_phase(name: str, baselines: bool) -> str:
 
 def hash_tag(tag: str) -> int:
     return int(hashlib.sha256(tag.encode()).hexdigest()[:8], 16)
-
-
-def hardware_name(cfg: HardwareConfig) -> str:
-    return (f"{cfg.rows}x{cfg.cols} g{cfg.digit_bits} act{cfg.act_buf_bytes // 1024}K "
-            f"wgt{cfg.wgt_buf_bytes // 1024}K bus{cfg.axi_data_bits}")
 
 
 def arch_from_dict(data: dict) -> ArchChoice:

@@ -4,8 +4,8 @@
   weight width per layer, activation widths, an allowed hardware candidate) as the search has epochs' derived
   designs, each scored by the same objective on a proxy accuracy (one QAT epoch from the warmed-up shared weights,
   on the validation set); the best that meets the budgets is retrained like the chosen design.
-- `retrain_all`: the chosen design; the same network at uniform 8-bit (w8a8) and uniform 4-bit weights (w4a8) on the same
-  hardware; the fixed-hardware search's design; the random search's best. Each is exported to its integer model and
+- `retrain_all`: the chosen design; the same network at uniform 8-bit (w8a8) and uniform 4-bit weights (w4a8) on
+  the same hardware; the fixed-hardware search's design; the random search's best. Each is exported to its integer model and
   priced through the compiler's mapper (`codesign.mapper.map_layers`), the figures `make verify` checks.
 """
 
@@ -16,8 +16,8 @@ import torch
 from .export import export_quantnet
 from .layers import from_integer_model
 from .mapper import map_layers
-from .search import SearchRun, arch_from_dict, bits_from_dict, mean_weight_bits, objective, proxy_accuracy, retrain
-from .supernet import ArchChoice, LayerBits, sample_arch
+from .search import SearchRun, arch_from_dict, bits_from_dict, objective, proxy_accuracy, retrain
+from .supernet import ArchChoice, LayerBits, mean_weight_bits, sample_arch
 
 
 def random_bits(run: SearchRun, arch: ArchChoice, generator: torch.Generator) -> dict[str, LayerBits]:

@@ -2,8 +2,9 @@
 derived designs.
 
 `arch_layers` turns a supernet architecture (and, when known, its per-channel bits) into the layer IR of
-`codesign.layers`, named as `QuantNet` and the integer export name them, the stem, each block's expand / depthwise / project convolutions and residual add, the head, and the classifier
-as a `Linear` over the whole last feature map (the export folds the global average pooling into it). A run of
+`codesign.layers`, named as `QuantNet` and the integer export name them: the stem, each block's expand /
+depthwise / project convolutions and residual add, the head, and the classifier as a `Linear` over the whole last
+feature map (the export folds the global average pooling into it). A run of
 the accelerator takes a batch of images (M = batch x output pixels), as `make verify` runs them.
 
 `SearchCost` is the differentiable cost of one search step: the sampled architecture's layers are priced on every
@@ -17,14 +18,14 @@ architecture logits, the bit logits and the hardware distribution all receive th
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
 
 from .batchtile import Constants, HardwareBatch, LayerBatch, expected_tile_digits, price_mappings
 from .csq import split_channels
-from .layers import Conv2d, HostOp, Layer, Linear, gemms
+from .layers import Conv2d, HostOp, Layer, Linear, gemms, placement
+from .mapper import gemm_entries
 from .supernet import ArchChoice, ArchGates, LayerBits, SearchConv, SuperNet
 
 CLASSIFIER_BITS = 8           # the classifier keeps 8-bit weights (`SuperNet.chosen_bits`)
@@ -89,8 +90,8 @@ def arch_layers(net: SuperNet, arch: ArchChoice, bits: dict[str, LayerBits] | No
     head = sub["head"]
     classifier = sub["classifier"]
     placed.append(PlacedLayer(Linear("classifier", size * size * head.out_channels, classifier.out_channels,
-                                     batch=batch, w_bits=w_bits("classifier", classifier.out_channels), act_bits=a_bits("head")),
-                              None, None, None))
+                                     batch=batch, w_bits=w_bits("classifier", classifier.out_channels),
+                                     act_bits=a_bits("head")), None, None, None))
     return placed
 
 
@@ -117,7 +118,7 @@ class SearchCost:
 
     def per_layer(self, net: SuperNet, arch: ArchChoice, gates: ArchGates | None) -> dict:
         """Per (candidate, layer) cycles / energy / bytes of the sampled network's accelerator layers, gated."""
-        placed = [p for p in arch_layers(net, arch, batch=self.batch) if not isinstance(p.layer, HostOp)]
+        placed = [p for p in arch_layers(net, arch, batch=self.batch) if placement(p.layer) == "accelerator"]
         dtype, device = self.hw.t["rows"].dtype, self.hw.t["rows"].device
         values = torch.tensor(net.spec.w_bits, dtype=dtype, device=device)
         shapes, counts, sums, maxes, gate_values = [], [], [], [], []
@@ -169,14 +170,10 @@ class SearchCost:
 def network_costs(hw: HardwareBatch, layers: list[Layer], constants: Constants, *, latency: float) -> dict:
     """Exact totals of a network with known bits on every candidate: ``cycles``, ``energy_pj``, ``dram_bytes``
     [H] (inf where a layer fits no mapping) and ``layer_cycles`` [H, layers] per accelerator layer."""
-    entries, owner = [], []
-    accel = [layer for layer in layers if not isinstance(layer, HostOp)]
-    for index, layer in enumerate(accel):
-        for lowered in gemms(layer):
-            entries.append(lowered)
-            owner.append(index)
+    accel = [layer for layer in layers if placement(layer) == "accelerator"]
+    entries, owner = gemm_entries(accel)
     dtype = torch.float64
-    batch = LayerBatch.from_gemms([e.gemm for e in entries], counts=[e.count for e in entries],
+    batch = LayerBatch.from_gemms([gemm for _, gemm, _ in entries], counts=[count for _, _, count in entries],
                                   device=hw.t["rows"].device, dtype=dtype)
     best = price_mappings(hw, batch, constants, latency=latency).best()
     owner_t = torch.tensor(owner, device=hw.t["rows"].device)
@@ -191,7 +188,3 @@ def network_costs(hw: HardwareBatch, layers: list[Layer], constants: Constants, 
     result["names"] = [layer.name for layer in accel]
     result["fits"] = torch.isfinite(result["cycles"])
     return result
-
-
-def inf_to_none(value: float) -> float | None:
-    return None if math.isinf(value) else value

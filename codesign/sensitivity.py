@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from .errors import InputError
-from .quant import round_half_up
+from .quant import max_abs_step, round_half_up
 
 QUANTIZABLE = (nn.Conv2d, nn.Linear)
 
@@ -29,8 +29,7 @@ def quantizable_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
 def quantize_weight(weight: torch.Tensor, bits: int) -> torch.Tensor:
     """Symmetric per-output-channel quantization to ``bits`` (values in [-2^(b-1), 2^(b-1) - 1] times the step)."""
     top = (1 << (bits - 1)) - 1
-    flat = weight.reshape(weight.shape[0], -1)
-    step = (flat.abs().amax(dim=1).clamp(min=1e-12) / max(top, 1)).reshape(-1, *([1] * (weight.dim() - 1)))
+    step = max_abs_step(weight, max(top, 1)).reshape(-1, *([1] * (weight.dim() - 1)))
     return torch.clamp(round_half_up(weight / step), -top - 1, top) * step
 
 

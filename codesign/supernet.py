@@ -131,6 +131,12 @@ class LayerBits:
     a: int = 8
 
 
+def mean_weight_bits(bits: dict[str, LayerBits]) -> float:
+    """Mean weight width over the channels of every layer but the classifier (which keeps 8 bits)."""
+    widths = [b for name, layer in bits.items() if name != "classifier" for b in layer.w]
+    return sum(widths) / len(widths)
+
+
 @dataclass(frozen=True)
 class SubnetLayer:
     layer: SearchConv | None     # the shared layer (None for a residual add and for the classifier)

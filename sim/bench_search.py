@@ -21,19 +21,16 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from codesign.config import HardwareConfig
 from codesign.datasets import load_digits
 from codesign.errors import InputError
 from codesign.export import IntegerModel
-from codesign.intmodel import predict
 from codesign.io import atomic_write_json
-from codesign.quant import input_integers
 from codesign.search import SearchSettings, run_search
 
-from .network import run_network
+from .network import verify_images
 
 
 def bench(out_dir: Path, device: str) -> dict:
@@ -44,9 +41,9 @@ def bench(out_dir: Path, device: str) -> dict:
     model = IntegerModel.load(out_dir / "integer_model.json")
     cfg = HardwareConfig.from_dict(design["hardware"])
     test = load_digits(seed=settings.seed).test
-    images, labels = test.images[:design["batch"]], test.labels[:design["batch"]].numpy()
     start = time.perf_counter()
-    result = run_network(cfg, model, input_integers(images).numpy().astype(np.int64), latency=int(settings.latency))
+    result = verify_images(cfg, model, test.images[:design["batch"]], test.labels[:design["batch"]].numpy(),
+                           latency=int(settings.latency))
     by_kind = defaultdict(lambda: [0.0, 0.0])
     for layer in result["layers"]:
         by_kind[layer["kind"]][0] += layer["cycles_measured"]
@@ -54,8 +51,7 @@ def bench(out_dir: Path, device: str) -> dict:
     verify = {"bit_exact": result["bit_exact"], "images": result["images"],
               "cycles_measured": result["cycles_measured"], "cycles_predicted": result["cycles_predicted"],
               "cycles_error_pct": result["cycles_error"], "seconds": time.perf_counter() - start,
-              "acc_rtl": float((result["predictions"] == labels).mean()),
-              "acc_int_model": float((predict(model, images, cfg) == labels).mean()),
+              "acc_rtl": result["acc_rtl"], "acc_int_model": result["acc_int_model"],
               "by_kind": {kind: {"measured": m, "predicted": p, "error_pct": 100 * (p - m) / m if m else None}
                           for kind, (m, p) in by_kind.items()}}
     keys = ("acc", "acc_int8", "cycles", "cycles_int8", "cycles_ratio_vs_int8", "acc_int4", "cycles_int4",

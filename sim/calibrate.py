@@ -28,7 +28,7 @@ import numpy as np
 from codesign.batchtile import Constants, predict
 from codesign.compiler import compile_gemm
 from codesign.config import HardwareConfig
-from codesign.io import atomic_write_json
+from codesign.io import atomic_save_figure, atomic_write_json
 from codesign.mapping import Gemm, Mapping, enumerate_mappings
 from codesign.reference import gemm_requant
 
@@ -149,11 +149,7 @@ def plot(cases: list[dict], predicted: np.ndarray, path: Path) -> None:
     ax.set(xscale="log", yscale="log", xlabel="measured cycles (RTL, Verilator)", ylabel="predicted cycles (BatchTile)",
            title="Held-out cases")
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp.png")
-    fig.savefig(tmp, dpi=120)
-    tmp.replace(path)
+    atomic_save_figure(path, fig, dpi=120)
 
 
 def _summary(errs: np.ndarray) -> dict:

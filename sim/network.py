@@ -2,10 +2,10 @@
 
 The layers run chained: every accelerator layer (`codesign.layers.placement`) is compiled from the outputs the RTL
 produced for its producers and runs in one `run_session` (its GEMMs are that session's jobs); host layers (the
-residual add) run in numpy (`codesign.intmodel.run_layer`) on RTL-produced inputs. The host forms the operands as
-the integer model does (`intmodel.im2col`; the classifier's weights repeated for each pooled pixel; a depthwise
-layer as one N = 1 GEMM per channel), so each layer's output must equal the integer model's bit for bit, and the
-first layer that differs is where the fault is: its inputs were still right.
+residual add) run in numpy (`codesign.intmodel.run_layer`) on RTL-produced inputs. The host forms the operands
+with the integer model's own `intmodel.gemm_operands` (im2col; the classifier's weights repeated for each pooled
+pixel; a depthwise layer as one N = 1 GEMM per channel), so each layer's output must equal the integer model's bit
+for bit, and the first layer that differs is where the fault is: its inputs were still right.
 
 Each GEMM runs with its BatchTile-best mapping for the whole image batch (M = images * H_out * W_out), and the
 cycles the RTL's counters measured sit beside the cycles BatchTile predicted for the same GEMMs and mappings.
@@ -16,18 +16,19 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from codesign.batchtile import load_constants
 from codesign.compiler import Program, compile_gemm
 from codesign.config import HardwareConfig
 from codesign.errors import InputError
 from codesign.export import IntegerLayer, IntegerModel
-from codesign.intmodel import im2col, run_layer, run_model
+from codesign.intmodel import gemm_operands, run_layer, run_model
 from codesign.io import atomic_write_bytes, atomic_write_json
-from codesign.layers import from_integer_model, gemms, placement
-from codesign.mapper import best_mappings
+from codesign.quant import input_integers
+from codesign.layers import from_integer_model, gemms
+from codesign.mapper import best_mappings, gemm_entries
 from codesign.mapping import Mapping
-from codesign.reference import Requant
 
 from .gemm import gemm_job
 from .system_runner import run_session
@@ -50,36 +51,15 @@ def check_model(cfg: HardwareConfig, model: IntegerModel) -> None:
                 raise InputError(f"{layer.name} K", entry.gemm.k, f"at most max_k={cfg.max_k}")
 
 
-def gemm_operands(layer: IntegerLayer, x: np.ndarray) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, Requant]]:
-    """The accelerator GEMMs of ``layer`` on NHWC input ``x``: (A, W, per-channel weight bits, requantization) each,
-    formed as `codesign.intmodel` forms them. Their outputs, side by side, are the layer's channels."""
-    c_out = layer.out_shape[0]
-    if layer.kind == "conv":
-        a = im2col(x, layer.weight.shape[-1], layer.stride, layer.padding)
-        return [(a, layer.weight.reshape(c_out, -1).T, layer.w_bits, layer.requant)]
-    if layer.kind == "linear":
-        w = np.tile(layer.weight.T, (layer.pool, 1))            # rows in NHWC order: pixel-major, then channel
-        return [(x.reshape(len(x), -1), w, layer.w_bits, layer.requant)]
-    if layer.kind == "dwconv":
-        k = layer.weight.shape[-1]
-        patches = im2col(x, k, layer.stride, layer.padding).reshape(-1, c_out, k * k)
-        rq = layer.requant
-        return [(patches[:, c], layer.weight[c].reshape(-1, 1), layer.w_bits[c:c + 1],
-                 Requant(rq.bias[c:c + 1], rq.mult[c:c + 1], rq.shift[c:c + 1], rq.relu, rq.out_bits))
-                for c in range(c_out)]
-    raise InputError(f"{layer.name}.kind", layer.kind, "an accelerator layer: conv, dwconv or linear")
-
-
 def _price(cfg: HardwareConfig, model: IntegerModel, images: int, latency: float) -> tuple[dict, bool]:
     """Per accelerator layer: its lowered GEMMs' weight bits -> BatchTile's best mapping and predicted cycles
     (a depthwise layer's channels of equal bits share one entry, priced ``count`` times)."""
     constants = load_constants()
-    entries = [(layer.name, lowered) for layer in from_integer_model(model, batch=images)
-               if placement(layer) == "accelerator" for lowered in gemms(layer)]
-    priced = best_mappings(cfg, [(name, e.gemm, e.count) for name, e in entries], constants, latency=latency)
+    layers = from_integer_model(model, batch=images)
+    entries, owner = gemm_entries(layers)
     plans: dict[str, dict[tuple[int, ...], dict]] = {}
-    for (name, entry), best in zip(entries, priced):
-        plans.setdefault(name, {})[entry.gemm.bits] = best
+    for (_, gemm, _), index, best in zip(entries, owner, best_mappings(cfg, entries, constants, latency=latency)):
+        plans.setdefault(layers[index].name, {})[gemm.bits] = best
     return plans, constants.calibrated
 
 
@@ -146,6 +126,15 @@ def _run_on_accelerator(cfg: HardwareConfig, layer: IntegerLayer, x: np.ndarray,
     return out, {"gemms": len(programs), "cycles_measured": cycles, "failures": failures}
 
 
+def verify_images(cfg: HardwareConfig, model: IntegerModel, images: torch.Tensor, labels: np.ndarray, *,
+                  latency: int = 20) -> dict:
+    """`run_network` on float images in [0, 1] (quantized as the network's input quantizer does), with the accuracy
+    of the RTL's and of the integer model's predictions on ``labels``: what `codesign verify` reports."""
+    result = run_network(cfg, model, input_integers(images).numpy().astype(np.int64), latency=latency)
+    return {**result, "labels": labels.tolist(), "acc_rtl": float((result["predictions"] == labels).mean()),
+            "acc_int_model": float((result["expected_predictions"] == labels).mean())}
+
+
 def _error_pct(predicted: float, measured: int) -> float | None:
     return 100.0 * (predicted - measured) / measured if measured else None
 
@@ -157,8 +146,8 @@ def run_network(cfg: HardwareConfig, model: IntegerModel, images_int: np.ndarray
     Every layer's output is compared with ``expected`` (layer name -> NHWC integers; by default the integer
     model's own, `codesign.intmodel.run_model`). Returns the per-layer reports (name, kind, placement, bit_exact,
     mismatches, GEMMs run, failed programs, cycles measured and predicted, ``cycles_error`` = (predicted -
-    measured) / measured in %, the mappings), the same totals, the first layer that differed (or None), and the
-    RTL's logits (N x classes) with their predictions.
+    measured) / measured in %, the mappings), the same totals, the first layer that differed (or None), the
+    RTL's logits (N x classes) with their predictions, and the predictions of ``expected``.
     """
     check_model(cfg, model)
     x = np.asarray(images_int, dtype=np.int64)
@@ -186,10 +175,13 @@ def run_network(cfg: HardwareConfig, model: IntegerModel, images_int: np.ndarray
     measured = sum(r["cycles_measured"] for r in reports)
     predicted = sum(r["cycles_predicted"] for r in reports)
     first = next((r["name"] for r in reports if not r["bit_exact"]), None)
-    logits = outputs[model.layers[-1].name].reshape(len(x), -1)
+    last = model.layers[-1].name
+    logits = outputs[last].reshape(len(x), -1)
     return {
         "images": len(x), "bit_exact": first is None, "first_mismatch": first, "layers": reports,
         "cycles_measured": measured, "cycles_predicted": predicted, "cycles_error": _error_pct(predicted, measured),
-        "logits": logits, "predictions": logits.argmax(1), "latency": latency, "calibrated": calibrated,
+        "logits": logits, "predictions": logits.argmax(1),
+        "expected_predictions": expected[last].reshape(len(x), -1).argmax(1),
+        "latency": latency, "calibrated": calibrated,
         "simulator": simulator, "config": cfg.to_dict(),
     }
