@@ -10,8 +10,8 @@ sent is taken, so the token counters end the program at zero.
 
 The output buffer rotates over up to `OUT_SLOTS` tile slots (at least two), not just two halves: a tile's rows
 reach the buffer while the next tile computes (the array's drain overlaps the next feed), and its STORE starts only
-after them, so with two slots a short tile would wait for the store of the tile two back (measured: 47 instead of
-38 cycles per tile for K = 9 on a 16-row array).
+after them, so with two slots a short tile (a depthwise layer's K = 9) would wait for the store of the tile two
+back, a stall the cost model does not price (`make bench-search`: depthwise layers 8.9 % over the prediction).
 
 The host lays the operands out tile by tile (`codesign.isa` word layouts; im2col, when a convolution is lowered,
 happens in this host layout: see `codesign.layers`). C comes back tile by tile: one burst per array tile, which the
