@@ -41,7 +41,7 @@ pe-table: setup            ## regenerate the committed PE area table codesign/da
 	$(CODESIGN) synth --pe-table codesign/data/pe_area.json
 
 calibrate: setup           ## fit the cost model to RTL cycle counts -> build/calibration.json, build/bench/costmodel.{json,png}
-	$(BIN)/python -m sim.calibrate --out build/calibration.json --report build/bench/costmodel.json
+	$(BIN)/python -m sim.measure.calibrate --out build/calibration.json --report build/bench/costmodel.json
 
 verify: setup              ## the searched network on the RTL: bit-exact, cycles measured vs predicted -> build/verify/verify.json
 	$(CODESIGN) verify --design $(SEARCH)/design.json --out build/verify/verify.json
@@ -55,19 +55,19 @@ test-slow: setup           ## the long sweeps only
 bench: bench-rtl bench-quant bench-batchtile calibrate bench-search bench-ohq
 
 bench-rtl: setup           ## RTL generation, simulation and synthesis figures -> build/bench/rtl.json
-	$(BIN)/python -m sim.bench_rtl --out build/bench/rtl.json
+	$(BIN)/python -m sim.bench.rtl --out build/bench/rtl.json
 
 bench-quant: setup         ## CSQ memory, digits QAT accuracy, training time -> build/bench/quant.json
-	$(BIN)/python -m codesign.bench_quant --out build/bench/quant.json
+	$(BIN)/python -m codesign.bench.quant --out build/bench/quant.json
 
 bench-search: setup        ## make search from scratch + its network on the RTL, against the targets -> build/bench/search.json
-	$(BIN)/python -m sim.bench_search --out build/bench/search.json
+	$(BIN)/python -m sim.bench.search --out build/bench/search.json
 
 bench-batchtile: setup     ## BatchTile search step (MobileNetV2 x 64 hw) vs a Python loop -> build/bench/batchtile.json
-	$(BIN)/python -m codesign.bench_batchtile --out build/bench/batchtile.json
+	$(BIN)/python -m codesign.bench.batchtile --out build/bench/batchtile.json
 
 bench-ohq: setup           ## OHQ on the digits network: RTL-measured cycles vs accuracy, ILP time -> build/bench/ohq.json
-	$(BIN)/python -m sim.bench_ohq --out build/bench/ohq.json
+	$(BIN)/python -m sim.bench.ohq --out build/bench/ohq.json
 
 clean:
 	rm -rf build

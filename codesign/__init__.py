@@ -1,7 +1,7 @@
 """codesign: joint search of a quantized CNN and a systolic low-bit accelerator, and the software side of its flow."""
 
-from .config import HardwareConfig
-from .errors import InputError
+from codesign.errors import InputError
+from codesign.hw.config import HardwareConfig
 
 __all__ = ["HardwareConfig", "InputError"]
 __version__ = "0.1.0"

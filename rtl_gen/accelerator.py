@@ -11,19 +11,18 @@ from amaranth.hdl import Module, ResetInserter
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from codesign import csr, isa
-from codesign.config import HardwareConfig
-from codesign.csr import COUNTERS
-
-from .axi import AxiLiteSignature, AxiSignature
-from .buffer import Buffer
-from .compute_unit import ComputeUnit
-from .controller import COUNTER_BITS, Controller
-from .csr_bank import CsrBank
-from .dependency import TokenQueue
-from .dma import Dma
-from .load_unit import LoadUnit
-from .store_unit import StoreUnit
+from codesign.hw import csr, isa
+from codesign.hw.config import HardwareConfig
+from codesign.hw.csr import COUNTERS
+from rtl_gen.axi import AxiLiteSignature, AxiSignature
+from rtl_gen.buffer import Buffer
+from rtl_gen.compute_unit import ComputeUnit
+from rtl_gen.controller import COUNTER_BITS, Controller
+from rtl_gen.csr_bank import CsrBank
+from rtl_gen.dependency import TokenQueue
+from rtl_gen.dma import Dma
+from rtl_gen.load_unit import LoadUnit
+from rtl_gen.store_unit import StoreUnit
 
 
 class Core(wiring.Component):
@@ -136,7 +135,7 @@ class Accelerator(wiring.Component):
 
     Ports (flattened with ``_``: ``m_axi_araddr``, ``s_axil_wdata``, ...)
         m_axi    Out  AXI4 manager, ``axi_data_bits`` wide, 32-bit addresses: program, operands, results
-        s_axil   In   AXI4-Lite subordinate, 32-bit data, 8-bit addresses: the registers of `codesign.csr`
+        s_axil   In   AXI4-Lite subordinate, 32-bit data, 8-bit addresses: the registers of `codesign.hw.csr`
         irq      Out  1   high while STATUS.DONE is set
     """
 

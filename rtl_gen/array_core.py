@@ -2,19 +2,18 @@
 
 This is the datapath the controller drives: a tile command, then K activation vectors and K * D weight-digit
 vectors, and (when the command asks for it) ``rows`` output vectors. The array is busy for exactly
-`codesign.timing.tile_cycles` after the command handshake; an emitting tile's sums then move to a held bank and
-drain (`codesign.timing.drain_cycles`) while the next tile feeds. The cost model is built on these formulas.
+`codesign.hw.timing.tile_cycles` after the command handshake; an emitting tile's sums then move to a held bank and
+drain (`codesign.hw.timing.drain_cycles`) while the next tile feeds. The cost model is built on these formulas.
 """
 
 from amaranth.hdl import Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from codesign.config import HardwareConfig
-from codesign.timing import fill_cycles
-
-from .requant_unit import RequantUnit
-from .systolic_array import SystolicArray
+from codesign.hw.config import HardwareConfig
+from codesign.hw.timing import fill_cycles
+from rtl_gen.requant_unit import RequantUnit
+from rtl_gen.systolic_array import SystolicArray
 
 
 def command_layout(cfg: HardwareConfig) -> data.StructLayout:

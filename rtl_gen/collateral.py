@@ -1,6 +1,6 @@
 """Collateral that ships with the accelerator's Verilog: a C header, a FuseSoC core file and a datasheet.
 
-All three are rendered from `codesign.csr`, `codesign.isa` and the `HardwareConfig` the RTL is built from, so none of
+All three are rendered from `codesign.hw.csr`, `codesign.hw.isa` and the `HardwareConfig` the RTL is built from, so none of
 them is a second definition that could drift from the hardware.
 """
 
@@ -15,13 +15,12 @@ from pathlib import Path
 from amaranth.lib import wiring
 
 import codesign
+import rtl_gen.emit as emit  # module import, not `from .emit import`: emit imports this module to call write_collateral
 import templates
-from codesign import csr, isa
-from codesign.config import HardwareConfig
-from codesign.io import atomic_write_text
-
-from . import emit   # module import, not `from .emit import`: emit imports this module to call write_collateral
-from .controller import COUNTER_BITS
+from codesign.files import atomic_write_text
+from codesign.hw import csr, isa
+from codesign.hw.config import HardwareConfig
+from rtl_gen.controller import COUNTER_BITS
 
 # The command class that `isa.decode` returns for an opcode -> the field table of that format.
 _FORMATS = {isa.Dma: ("DMA", isa.DMA_FIELDS), isa.Compute: ("COMPUTE", isa.COMPUTE_FIELDS),
@@ -91,7 +90,7 @@ def _layout(table: tuple[tuple[str, int], ...]) -> list[dict]:
 
 
 def _members(enum_class: type[enum.Enum]) -> list[dict]:
-    """Name, value and source comment of each member. `codesign.csr` documents members with a trailing ``#``
+    """Name, value and source comment of each member. `codesign.hw.csr` documents members with a trailing ``#``
     comment, continued on comment-only lines that start in the same column; reading it from the source keeps the
     header and the datasheet word for word with it."""
     comments, member, column = {}, None, -1

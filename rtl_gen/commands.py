@@ -1,8 +1,8 @@
-"""Amaranth views of the ISA's command formats, built from the field tables in `codesign.isa` (the one definition)."""
+"""Amaranth views of the ISA's command formats, built from the field tables in `codesign.hw.isa` (the one definition)."""
 
 from amaranth.lib import data
 
-from codesign import isa
+from codesign.hw import isa
 
 
 def _layout(table) -> data.StructLayout:

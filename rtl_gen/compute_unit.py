@@ -4,14 +4,13 @@ from amaranth.hdl import Cat, Module, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from codesign import isa
-from codesign.config import HardwareConfig
-from codesign.csr import Error
-
-from . import commands
-from .array_core import ArrayCore, maximum
-from .dependency import acquire, dependency_members, next_command
-from .word_reader import WordReader
+from codesign.hw import isa
+from codesign.hw.config import HardwareConfig
+from codesign.hw.csr import Error
+from rtl_gen import commands
+from rtl_gen.array_core import ArrayCore, maximum
+from rtl_gen.dependency import acquire, dependency_members, next_command
+from rtl_gen.word_reader import WordReader
 
 
 def _addr_bits(size: int) -> int:
@@ -72,7 +71,7 @@ class ComputeUnit(wiring.Component):
         ]
 
         cmd = Signal(commands.COMPUTE)
-        # ---- the parameter word: one 8-byte record per column (see codesign.isa)
+        # ---- the parameter word: one 8-byte record per column (see codesign.hw.isa)
         records = [self.param_data.word_select(c, 64) for c in range(cfg.cols)]
         bias = [r[0:32].as_signed() for r in records]
         mult = [r[32:48] for r in records]
@@ -145,7 +144,7 @@ class ComputeUnit(wiring.Component):
                     m.next = "ISSUE"
             with m.State("ISSUE"):
                 # Hand the tile over once its first operands are there, so the array never waits inside a tile:
-                # then its busy cycles are exactly `codesign.timing.tile_cycles`.
+                # then its busy cycles are exactly `codesign.hw.timing.tile_cycles`.
                 m.d.comb += core.cmd.valid.eq(act_reader.out.valid & wgt_reader.out.valid)
                 with m.If(core.cmd.valid & core.cmd.ready):
                     m.next = "RUN"

@@ -5,12 +5,11 @@ from amaranth.hdl import Cat, Module, Mux, Signal
 from amaranth.lib import fifo, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from codesign import isa
-from codesign.config import HardwareConfig
-from codesign.csr import COUNTERS, Error
-
-from . import commands
-from .dma import request_layout
+from codesign.hw import isa
+from codesign.hw.config import HardwareConfig
+from codesign.hw.csr import COUNTERS, Error
+from rtl_gen import commands
+from rtl_gen.dma import request_layout
 
 FETCH_DEPTH = 16          # commands held between fetch and decode
 FETCH_BYTES = isa.FETCH_BYTES   # per fetch request: half the queue, so one request is in flight while one decodes

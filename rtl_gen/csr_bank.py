@@ -1,15 +1,14 @@
-"""`CsrBank`: the AXI4-Lite register file of `codesign.csr` (offsets, fields and meaning are defined there)."""
+"""`CsrBank`: the AXI4-Lite register file of `codesign.hw.csr` (offsets, fields and meaning are defined there)."""
 
 from amaranth.hdl import Module, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from codesign import csr
-from codesign.config import HardwareConfig
-from codesign.csr import COUNTERS
-
-from .axi import RESP_OKAY, AxiLiteSignature
-from .controller import COUNTER_BITS
+from codesign.hw import csr
+from codesign.hw.config import HardwareConfig
+from codesign.hw.csr import COUNTERS
+from rtl_gen.axi import RESP_OKAY, AxiLiteSignature
+from rtl_gen.controller import COUNTER_BITS
 
 
 class CsrBank(wiring.Component):
@@ -21,7 +20,7 @@ class CsrBank(wiring.Component):
         start, soft_reset   Out  one-cycle pulses from CONTROL
         prog_addr, prog_len Out
         busy, done, error, error_pc   In   status
-        cycles, compute_cycles, ...   In   the counters (`codesign.csr.COUNTERS`)
+        cycles, compute_cycles, ...   In   the counters (`codesign.hw.csr.COUNTERS`)
     """
 
     def __init__(self, cfg: HardwareConfig):

@@ -1,4 +1,4 @@
-"""Dependency tokens between the LOAD, COMPUTE and STORE units (the scheme is described in `codesign.isa`)."""
+"""Dependency tokens between the LOAD, COMPUTE and STORE units (the scheme is described in `codesign.hw.isa`)."""
 
 from contextlib import contextmanager
 

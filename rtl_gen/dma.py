@@ -4,7 +4,7 @@ from amaranth.hdl import Module, Signal
 from amaranth.lib import data, fifo, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from .axi import BURST_INCR, RESP_OKAY, AxiSignature
+from rtl_gen.axi import BURST_INCR, RESP_OKAY, AxiSignature
 
 MAX_BURST_BEATS = 256
 PAGE_BYTES = 4096            # an AXI burst must not cross a 4 KiB boundary

@@ -10,8 +10,8 @@ from amaranth.hdl._ir import PortDirection
 from amaranth.lib import wiring
 
 import codesign
-from codesign.config import HardwareConfig
-from codesign.io import atomic_write_json, atomic_write_text
+from codesign.files import atomic_write_json, atomic_write_text
+from codesign.hw.config import HardwareConfig
 
 # Yosys declares one `reg <name> = 0;` per module and reads it in every `always @*` block, so that the blocks run at
 # time zero. Icarus creates no event for a declaration initializer: the blocks whose inputs never change (an FSM
@@ -52,8 +52,8 @@ def port_list(component: wiring.Component) -> list[dict]:
 def write_rtl(cfg: HardwareConfig, out_dir: str | Path) -> dict:
     """Write the accelerator IP of ``cfg`` into ``out_dir``: ``accelerator.v``, its C header, FuseSoC core file and
     datasheet (`rtl_gen.collateral`), and ``manifest.json``; return the manifest."""
-    from .accelerator import Accelerator
-    from .collateral import write_collateral
+    from rtl_gen.accelerator import Accelerator
+    from rtl_gen.collateral import write_collateral
 
     top = "accelerator"
     accelerator = Accelerator(cfg)

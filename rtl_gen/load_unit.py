@@ -4,11 +4,10 @@ from amaranth.hdl import Module, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from codesign import isa
-
-from . import commands
-from .dependency import dependency_members, next_command, release
-from .dma import request_layout
+from codesign.hw import isa
+from rtl_gen import commands
+from rtl_gen.dependency import dependency_members, next_command, release
+from rtl_gen.dma import request_layout
 
 
 class LoadUnit(wiring.Component):

@@ -4,7 +4,7 @@ from amaranth.hdl import Module, Mux, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from codesign.config import HardwareConfig
+from codesign.hw.config import HardwareConfig
 
 
 class PE(wiring.Component):

@@ -1,11 +1,11 @@
-"""`RequantUnit`: per-output-channel requantization, bit-exact with `codesign.reference.requantize`."""
+"""`RequantUnit`: per-output-channel requantization, bit-exact with `codesign.hw.reference.requantize`."""
 
 from amaranth.hdl import Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from codesign.config import HardwareConfig
-from codesign.timing import REQUANT_LATENCY
+from codesign.hw.config import HardwareConfig
+from codesign.hw.timing import REQUANT_LATENCY
 
 
 class RequantUnit(wiring.Component):
@@ -16,7 +16,7 @@ class RequantUnit(wiring.Component):
     (4) shift arithmetically (so the rounding is half up), (5) clamp to ``[0, 2**out_bits - 1]`` with ``relu`` and to
     ``[-2**(out_bits - 1), 2**(out_bits - 1) - 1]`` without. The output is the two's-complement ``act_bits``-wide
     activation of the next layer. The drain is not on the throughput path (one row per cycle either way), so the
-    stages cost only their latency, which `codesign.timing` counts.
+    stages cost only their latency, which `codesign.hw.timing` counts.
 
     Ports
         en          In   1                     advance the pipeline

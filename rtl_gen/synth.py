@@ -44,9 +44,9 @@ from importlib.metadata import version
 from pathlib import Path
 
 import templates
-from codesign.config import DIGIT_BITS, HardwareConfig
 from codesign.errors import InputError
-from codesign.io import atomic_write_json
+from codesign.files import atomic_write_json
+from codesign.hw.config import DIGIT_BITS, HardwareConfig
 
 DEFAULT_SEEDS = (1, 2, 3)
 PE_TABLE_COMMAND = "codesign synth --pe-table codesign/data/pe_area.json"

@@ -4,9 +4,8 @@ from amaranth.hdl import Module, Signal, signed
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from codesign.config import HardwareConfig
-
-from .pe import PE
+from codesign.hw.config import HardwareConfig
+from rtl_gen.pe import PE
 
 
 class SystolicArray(wiring.Component):

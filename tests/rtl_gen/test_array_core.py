@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from amaranth.sim import Simulator
 
-from codesign.config import HardwareConfig
+from codesign.hw.config import HardwareConfig
+from codesign.hw.timing import drain_cycles
 from rtl_gen.array_core import ArrayCore
-from codesign.timing import drain_cycles
-from sim.tiles import decode_rows, encode, expected, expected_cycles, random_tile
+from sim.tile.tiles import decode_rows, encode, expected, expected_cycles, random_tile
 
 
 def simulate(cfg, tiles, rng, stall, *, overlap=False):
@@ -94,7 +94,7 @@ def simulate(cfg, tiles, rng, stall, *, overlap=False):
 
 
 def schedule(cfg, tiles):
-    """When each tile's command is taken and when each emitting tile's last row leaves, by `codesign.timing`, for
+    """When each tile's command is taken and when each emitting tile's last row leaves, by `codesign.hw.timing`, for
     back-to-back tiles without stalls: the next handshake shares the cycle of the previous tile's copy into the held
     bank, and a copy waits until the bank is free (`drain_cycles` after the previous copy)."""
     handshakes, last_outputs, handshake, bank_free = [], [], 0, 0

@@ -10,8 +10,8 @@ import subprocess
 
 import pytest
 
-from codesign import csr, isa
-from codesign.config import HardwareConfig
+from codesign.hw import csr, isa
+from codesign.hw.config import HardwareConfig
 from rtl_gen.accelerator import Accelerator
 from rtl_gen.collateral import write_collateral
 

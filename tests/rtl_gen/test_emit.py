@@ -1,7 +1,7 @@
 import hashlib
 import json
 
-from codesign.config import HardwareConfig
+from codesign.hw.config import HardwareConfig
 from rtl_gen.array_core import ArrayCore
 from rtl_gen.emit import port_list, to_verilog, write_rtl
 

@@ -10,8 +10,8 @@ from importlib.resources import files
 
 import pytest
 
-from codesign.config import DIGIT_BITS, HardwareConfig
 from codesign.errors import InputError
+from codesign.hw.config import DIGIT_BITS, HardwareConfig
 from rtl_gen.emit import to_verilog
 from rtl_gen.pe import PE
 from rtl_gen.synth import AREA_CATEGORIES, CONTROL, FAMILIES, area_breakdown, synthesize, synthesize_accelerator

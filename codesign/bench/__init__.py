@@ -1,0 +1,1 @@
+"""The software-side benchmarks (`codesign bench NAME`), JSON out."""

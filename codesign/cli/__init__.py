@@ -1,0 +1,1 @@
+"""`codesign`: the command-line entry point, one module per command family."""

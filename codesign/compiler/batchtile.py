@@ -1,0 +1,424 @@
+"""BatchTile: the cost of every mapping of every layer on every hardware candidate, as one batched tensor program.
+
+Shapes: H hardware candidates x L layer GEMMs x G mapping-grid points. The grid is the mapping space of
+`codesign.compiler.mapping`: activation-block extents ``bm`` and weight-block extents ``bn`` (powers of two below the
+dimension, and the whole dimension), both loop orders, and K chunks (the largest that fits, then halvings). Channel
+grouping is always on: sorting channels by bits minimizes the sum over column tiles of their widest column, so the
+ungrouped mappings are dominated. Points that do not fit the buffers, or repeat another point, are masked.
+
+The cycle model follows the compiler's program (`codesign.compiler.program`) step by step. A step loads a group of blocks
+and runs the tiles that use them; with two buffer halves, a step's loads overlap the previous step's computes and
+stores, so
+
+    cycles = L_first + sum over the other steps of max(L_next, C, S) + C_last + fixed
+
+with, per step, ``L`` the load time (beats, bursts, commands), ``C`` the array time (`codesign.hw.timing` per tile
+plus a per-tile gap; an emitting tile's drain overlaps the next tile, so a tile costs at least the drain, and the
+last drain is paid once at the end) and ``S`` the store time. Blocks at the edges are averaged (the mean tiles per
+block), so the model is exact for dimensions that divide and close otherwise. The free constants (`Constants`) are fitted to
+RTL measurements by `codesign.calibrate`; without `build/calibration.json` the defaults apply and
+`load_constants` says so.
+
+Energy uses per-access figures from Horowitz, "Computing's energy problem", ISSCC 2014 (45 nm): DRAM 1.3-2.6 nJ per
+64-bit access (we take 2.0 nJ: 250 pJ/byte), SRAM 10 pJ per 64-bit read at 8 KiB growing with the square root of
+the size, an 8-bit multiply 0.2 pJ and a 32-bit add 0.1 pJ (a g-bit digit product costs g/8 of the multiply).
+Area is per hardware: the PE table (`codesign/data/pe_area.json`, iCE40 LUTs per PE) times the PEs, plus block
+RAMs for the buffers.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import torch
+
+from codesign.compiler.mapping import K_SPLITS, MAX_ROW_BYTES, Gemm, Mapping, round_up
+from codesign.hw import isa
+from codesign.hw.config import HardwareConfig
+from codesign.hw.timing import drain_cycles, fill_cycles
+
+CALIBRATION_PATH = Path("build/calibration.json")
+EXTENT_BITS = 12                # block extents 1, 2, ..., 2048 array tiles, and the whole dimension
+
+# Horowitz, ISSCC 2014, 45 nm (see the module docstring).
+E_DRAM_PJ_PER_BYTE = 250.0
+E_SRAM_PJ_PER_BYTE_8KIB = 10.0 / 8
+E_MULT8_PJ = 0.2
+E_ADD32_PJ = 0.1
+BRAM_BYTES = 2048               # an ECP5 DP16KD holds 18 Kbit: 2 KiB of data
+
+
+@dataclass(frozen=True)
+class Constants:
+    """The model's free constants, in cycles. ``burst`` is added to the memory latency for each burst."""
+    beat: float = 1.0           # per bus beat
+    burst: float = 4.0          # per burst, on top of the latency
+    command: float = 6.0        # per DMA command
+    tile_gap: float = 5.0       # per COMPUTE, between array passes
+    fixed: float = 40.0         # per program: start, fetch, END
+    decode: float = 2.0         # per command the controller checks and dispatches
+    latency_scale: float = 1.0  # the share of the memory latency a burst pays (1: bursts served one at a time)
+    calibrated: bool = False
+
+
+def load_constants(path: Path = CALIBRATION_PATH) -> Constants:
+    """The fitted constants when ``path`` exists; for the default path, else the fit shipped with the package
+    (`codesign/data/calibration.json`, the last `make calibrate` of this RTL, so a fresh clone predicts as well as
+    a calibrated checkout); else the defaults, with a warning: the model is uncalibrated."""
+    if path.is_file():
+        fit = json.loads(path.read_text())["constants"]
+        return Constants(**{k: float(v) for k, v in fit.items() if k != "calibrated"}, calibrated=True)
+    if path == CALIBRATION_PATH:
+        shipped = resources.files("codesign.data").joinpath("calibration.json")
+        if shipped.is_file():
+            return load_constants(Path(str(shipped)))
+    import warnings
+
+    warnings.warn(f"{path} not found: the cost model runs uncalibrated (make calibrate)", stacklevel=2)
+    return Constants()
+
+
+def dram_pj_per_byte(act_buf_bytes):
+    """Energy of a byte moved between DRAM and a buffer: the DRAM access, then the buffer's write and read (SRAM
+    energy grows with the square root of its size). Takes a number or a tensor."""
+    return E_DRAM_PJ_PER_BYTE + 2 * E_SRAM_PJ_PER_BYTE_8KIB * (act_buf_bytes / 8192) ** 0.5
+
+
+# ---- inputs as tensors
+
+@dataclass
+class HardwareBatch:
+    configs: list[HardwareConfig]
+    t: dict                      # name -> float tensor [H]
+
+    @classmethod
+    def from_configs(cls, configs: list[HardwareConfig], device: str = "cpu",
+                     dtype: torch.dtype = torch.float32) -> HardwareBatch:
+        rows = []
+        for cfg in configs:
+            words = isa.word_bytes(cfg)
+            rows.append({
+                "rows": cfg.rows, "cols": cfg.cols, "g": cfg.digit_bits, "bus": words.bus, "max_k": cfg.max_k,
+                "act_buf": cfg.act_buf_bytes, "wgt_buf": cfg.wgt_buf_bytes, "out_buf": cfg.out_buf_bytes,
+                "param_buf": cfg.param_buf_bytes, "p_act": words.act, "p_wgt": words.wgt, "p_out": words.out,
+                "param_slot": round_up(words.param, words.bus),
+                "out_slot": round_up(cfg.rows * words.out, words.bus),
+                "fill": fill_cycles(cfg), "drain": drain_cycles(cfg),
+                "area_luts": area_luts(cfg), "brams": brams(cfg),
+            })
+        t = {k: torch.tensor([r[k] for r in rows], dtype=dtype, device=device) for k in rows[0]}
+        return cls(configs, t)
+
+
+@dataclass
+class LayerBatch:
+    gemms: list[Gemm]
+    count: torch.Tensor          # [L] how many times each GEMM runs (a grouped conv's groups)
+    m: torch.Tensor
+    k: torch.Tensor
+    n: torch.Tensor
+    sorted_bits: torch.Tensor    # [L, Nmax] ascending, padded with the last value
+    names: list[str]
+
+    @classmethod
+    def from_gemms(cls, gemms: list[Gemm], counts=None, names=None, device: str = "cpu",
+                   dtype: torch.dtype = torch.float32) -> LayerBatch:
+        n_max = max(g.n for g in gemms)
+        bits = torch.stack([torch.nn.functional.pad(torch.sort(torch.tensor(g.bits, dtype=dtype)).values,
+                                                    (0, n_max - g.n), value=float(max(g.bits))) for g in gemms])
+
+        def col(values):
+            return torch.tensor(values, dtype=dtype, device=device)
+
+        return cls(gemms, col(counts or [1] * len(gemms)), col([g.m for g in gemms]), col([g.k for g in gemms]),
+                   col([g.n for g in gemms]), bits.to(device), names or [f"gemm{i}" for i in range(len(gemms))])
+
+
+def area_luts(cfg: HardwareConfig) -> float:
+    """PE LUTs from the committed PE table (nearest weight width at or above the config's) times the PEs."""
+    table = json.loads(resources.files("codesign.data").joinpath("pe_area.json").read_text())["rows"]
+    rows = [r for r in table if r["digit_bits"] == cfg.digit_bits and r["weight_bits_max"] >= cfg.weight_bits_max]
+    row = min(rows, key=lambda r: r["weight_bits_max"]) if rows else max(
+        (r for r in table if r["digit_bits"] == cfg.digit_bits), key=lambda r: r["weight_bits_max"])
+    return float(row["luts"] * cfg.rows * cfg.cols)
+
+
+def brams(cfg: HardwareConfig) -> float:
+    return float(sum(-(-b // BRAM_BYTES) for b in (cfg.act_buf_bytes, cfg.wgt_buf_bytes, cfg.out_buf_bytes,
+                                                    cfg.param_buf_bytes)))
+
+
+# ---- the model
+
+N_EXTENTS = EXTENT_BITS + 1
+N_RESIDENT = N_EXTENTS * N_EXTENTS * 2
+
+
+@dataclass
+class Costs:
+    """The priced grid. The G axis is the resident points, ``(bm, bn, order)`` with order fastest (extent index
+    ``EXTENT_BITS`` is the whole dimension), then the ``K_SPLITS`` K chunks."""
+    cycles: torch.Tensor         # [H, L, G], +inf where the point is masked
+    dram_bytes: torch.Tensor     # [H, L, G]
+    energy_pj: torch.Tensor      # [H, L, G]
+    valid: torch.Tensor          # [H, L, G] bool
+    m_tiles: torch.Tensor        # [H, L]: what decoding a grid index needs
+    n_tiles: torch.Tensor
+    k: torch.Tensor
+    kc_largest: torch.Tensor
+
+    def decode(self, index: torch.Tensor) -> dict:
+        """Grid indices [H, L] -> the mappings' coordinates: bm, bn (array tiles), order (0 weights, 1 acts),
+        kc (0 for the whole K)."""
+        resident = index < N_RESIDENT
+        bm_e, bn_e, order = index // (N_EXTENTS * 2), (index // 2) % N_EXTENTS, index % 2
+        split = (index - N_RESIDENT).clamp(min=0)
+        return {
+            "bm": torch.where(resident, _extent(bm_e.to(self.m_tiles.dtype), self.m_tiles), 1.0),
+            "bn": torch.where(resident, _extent(bn_e.to(self.n_tiles.dtype), self.n_tiles), 1.0),
+            "order": torch.where(resident, order, 0),
+            "kc": torch.where(resident, 0.0, torch.floor(self.kc_largest / 2.0 ** split)),
+        }
+
+    def best(self) -> dict:
+        """Per (hardware, layer): the cheapest valid point's index, cycles, bytes, energy and coordinates."""
+        cycles, index = self.cycles.min(dim=-1)
+        pick = index.unsqueeze(-1)
+        return {"index": index, "cycles": cycles, "dram_bytes": self.dram_bytes.gather(-1, pick).squeeze(-1),
+                "energy_pj": self.energy_pj.gather(-1, pick).squeeze(-1), **self.decode(index)}
+
+
+def tile_digits(hw: HardwareBatch, layers: LayerBatch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Per (hardware, layer): column tiles, the sum of their digits, and the widest tile's digits, channels grouped
+    by bits: column tile j's widest column is sorted channel ``min((j + 1) * cols, N) - 1``."""
+    cols, g = hw.t["cols"][:, None, None], hw.t["g"][:, None, None]
+    n = layers.n[None, :, None]
+    n_tiles = torch.ceil(layers.n[None, :] / hw.t["cols"][:, None])                       # [H, L]
+    j = torch.arange(int(n_tiles.max()), dtype=n.dtype, device=n.device)[None, None, :]
+    last = torch.minimum((j + 1) * cols, n) - 1                                             # [H, L, J]
+    bits = layers.sorted_bits[None].expand(len(hw.configs), -1, -1).gather(-1, last.long().clamp(min=0))
+    digits = torch.ceil(bits / g) * (j < n_tiles[..., None])
+    return n_tiles, digits.sum(-1), digits.max(-1).values
+
+
+def _extent(exp, tiles):
+    return torch.where(exp >= EXTENT_BITS, tiles, torch.minimum(2.0 ** exp, tiles))
+
+
+def price_mappings(hw: HardwareBatch, layers: LayerBatch, constants: Constants = Constants(), *,
+                   latency: float = 20.0, mask: bool = True, digits: tuple | None = None) -> Costs:
+    """Cycles, DRAM bytes and energy of every grid point on every (hardware, layer); see the module docstring.
+
+    The resident points are outer products: what depends on the activation block lives on one axis, what depends
+    on the weight block on another, and only the final combination is computed on the whole grid.
+
+    ``digits``, when given, is ``(sum, max)`` of the column tiles' digits per (hardware, layer) [H, L] in place of
+    the layers' fixed bits: the search passes `expected_tile_digits` there, and the costs are differentiable in it.
+    """
+    c = constants
+    latency = latency * c.latency_scale
+    t = {name: v[:, None] for name, v in hw.t.items()}                   # [H, 1]
+    m, k, count = (x[None, :] for x in (layers.m, layers.k, layers.count))   # [1, L]
+    bus, dtype = t["bus"], layers.m.dtype
+
+    m_tiles = torch.ceil(m / t["rows"])                                  # [H, L]
+    n_tiles, sum_d, max_d = tile_digits(hw, layers)
+    if digits is not None:
+        sum_d, max_d = digits
+    avg_d = sum_d / n_tiles
+    burst_bytes = torch.clamp(256 * bus, max=4096.0)
+
+    def load_time(nbytes):
+        extra = (1,) * (nbytes.dim() - 2)             # hardware values broadcast over the trailing axes
+        commands = torch.ceil(nbytes / MAX_ROW_BYTES)
+        bursts = torch.maximum(torch.ceil(nbytes / burst_bytes.reshape(*burst_bytes.shape, *extra)), commands)
+        return nbytes / bus.reshape(*bus.shape, *extra) * c.beat + bursts * (latency + c.burst) + \
+            commands * c.command
+
+    def fetch_time(commands):
+        """The program's share of the read channel: 16 bytes per command, fetched 128 bytes per request."""
+        extra = (1,) * (commands.dim() - 2)
+        return commands * isa.COMMAND_BYTES / bus.reshape(*bus.shape, *extra) * c.beat + \
+            commands * isa.COMMAND_BYTES / isa.FETCH_BYTES * (latency + c.burst)
+
+    store_time = t["out_slot"] / bus * c.beat + latency + c.burst + c.command      # one burst per tile
+    out_fits = 2 * t["out_slot"] <= t["out_buf"]
+    out_bytes = m_tiles * n_tiles * t["out_slot"]
+    pj_per_byte = dram_pj_per_byte(t["act_buf"])
+    compute_pj = m_tiles * t["rows"] * k * n_tiles * t["cols"] * avg_d * (E_MULT8_PJ * t["g"] / 8 + E_ADD32_PJ)
+
+    # ---- resident points [H, L, E(bm), E(bn), 2]
+    e = torch.arange(N_EXTENTS, dtype=dtype, device=m.device)
+    bm, bn = _extent(e, m_tiles[..., None]), _extent(e, n_tiles[..., None])        # [H, L, E]
+    fresh_m = (e >= EXTENT_BITS) | (2.0 ** e < m_tiles[..., None])
+    fresh_n = (e >= EXTENT_BITS) | (2.0 ** e < n_tiles[..., None])
+    act_slot = _ceil_to(k * t["p_act"], bus)[..., None]
+    wgt_slot = _ceil_to(k * avg_d * t["p_wgt"], bus)[..., None]
+    param_slot = t["param_slot"][..., None]
+    ok_m = fresh_m & (2 * bm * act_slot <= t["act_buf"][..., None])
+    ok_n = fresh_n & (2 * bn * _ceil_to(k * max_d * t["p_wgt"], bus)[..., None] <= t["wgt_buf"][..., None]) & \
+        (2 * bn * param_slot <= t["param_buf"][..., None])
+    a_load = load_time(bm * act_slot)
+    w_load = load_time(bn * wgt_slot) + load_time(bn * param_slot)
+    m_blocks, n_blocks = torch.ceil(m_tiles[..., None] / bm), torch.ceil(n_tiles[..., None] / bn)
+    # A tile's drain overlaps the next tile; only a tile shorter than the drain waits for the held bank.
+    tile_time = torch.maximum(k * avg_d + t["fill"] + c.tile_gap, t["drain"])[..., None, None]
+    steps = m_blocks[..., :, None] * n_blocks[..., None, :]
+    # The last step holds the edge blocks (``last_tiles``); the other steps share the rest evenly.
+    last_tiles = (m_tiles[..., None] - (m_blocks - 1) * bm)[..., :, None] * \
+        (n_tiles[..., None] - (n_blocks - 1) * bn)[..., None, :]
+    tiles_per_step = torch.where(steps > 1, ((m_tiles * n_tiles)[..., None, None] - last_tiles) /
+                                 (steps - 1).clamp(min=1), last_tiles)
+    # Every step also fetches its commands (a COMPUTE and a STORE per tile) over the same read channel.
+    step_fetch = fetch_time(2 * tiles_per_step)
+    a_load = a_load[..., :, None] + step_fetch + fetch_time(torch.ones_like(step_fetch))
+    w_load = w_load[..., None, :] + fetch_time(2 * torch.ones_like(step_fetch))
+    # A step is as slow as its slowest unit: the array, the stores, or the decoder (a COMPUTE and a STORE per tile).
+    unit = torch.clamp(torch.maximum(tile_time, store_time[..., None, None]), min=2 * c.decode)
+    body = tiles_per_step * unit
+    both = a_load + w_load
+    # After the last load: the last step's computes and stores, the last drain and store, the first fetch, the last
+    # response.
+    tail = last_tiles * unit + (t["drain"] + store_time)[..., None, None] + c.fixed + 2 * latency
+    peak = torch.maximum(both, body)
+    # Written straight into the grid's resident part (order fastest), without stacking copies.
+    H, L = m_tiles.shape
+    G = N_RESIDENT + K_SPLITS
+    cycles = torch.empty(H, L, G, dtype=dtype, device=m.device)
+    dram = torch.empty_like(cycles)
+    valid = torch.empty(H, L, G, dtype=torch.bool, device=m.device)
+    res_cycles = cycles[..., :N_RESIDENT].view(H, L, N_EXTENTS, N_EXTENTS, 2)
+    res_dram = dram[..., :N_RESIDENT].view(H, L, N_EXTENTS, N_EXTENTS, 2)
+    res_valid = valid[..., :N_RESIDENT].view(H, L, N_EXTENTS, N_EXTENTS, 2)
+    res_cycles[..., 0] = both + (n_blocks[..., None, :] - 1) * peak + \
+        (steps - n_blocks[..., None, :]) * torch.maximum(a_load, body) + tail
+    res_cycles[..., 1] = both + (m_blocks[..., :, None] - 1) * peak + \
+        (steps - m_blocks[..., :, None]) * torch.maximum(w_load + step_fetch, body) + tail
+    ok = ok_m[..., :, None] & ok_n[..., None, :] & (k <= t["max_k"])[..., None, None] & out_fits[..., None, None]
+    res_valid[..., 0] = ok
+    res_valid[..., 1] = ok
+    a_total = (m_tiles * act_slot[..., 0])[..., None, None]
+    w_total = (n_tiles[..., None] * (wgt_slot + param_slot))[..., None]
+    fixed_bytes = out_bytes[..., None, None]
+    res_dram[..., 0] = a_total * n_blocks[..., None, :] + (w_total + fixed_bytes)       # A again per weight block
+    res_dram[..., 1] = (a_total + fixed_bytes) + w_total * m_blocks[..., :, None]       # W again per act block
+
+    # ---- K split points [H, L, S]
+    kc_largest = torch.floor(torch.minimum(torch.minimum(t["act_buf"] / 2 / t["p_act"],
+                                                         t["wgt_buf"] / 2 / (max_d * t["p_wgt"])),
+                                           torch.minimum(t["max_k"], k)))
+    s = torch.arange(K_SPLITS, dtype=dtype, device=m.device)
+    kc = torch.floor(kc_largest[..., None] / 2.0 ** s)
+    chunks = torch.ceil(k[..., None] / kc.clamp(min=1))
+    k_last = k[..., None] - (chunks - 1) * kc          # each tile's last chunk: shorter, and it drains and stores
+    tiles = (m_tiles * n_tiles)[..., None]
+    p_act, p_wgt = t["p_act"][..., None], (avg_d * t["p_wgt"])[..., None]
+
+    def chunk_step(length, last: bool):
+        act, wgt = _ceil_to(length * p_act, bus[..., None]), _ceil_to(length * p_wgt, bus[..., None])
+        commands = 5.0 if last else 4.0               # three loads and a COMPUTE, and the STORE after the last
+        load = load_time(act) + load_time(wgt) + load_time(param_slot.expand_as(length)) + \
+            fetch_time(torch.full_like(length, commands))
+        tile = length * avg_d[..., None] + t["fill"][..., None] + c.tile_gap
+        if last:                                      # the emitting chunks' copies are a drain apart at least
+            full = kc * avg_d[..., None] + t["fill"][..., None] + c.tile_gap
+            tile = torch.maximum(tile, t["drain"][..., None] - (chunks - 1) * full)
+        body = torch.clamp(torch.maximum(tile, store_time[..., None]) if last else tile, min=commands * c.decode)
+        return load, body, act + wgt + param_slot
+
+    full_load, full_body, full_bytes = chunk_step(kc, last=False)
+    last_load, last_body, last_bytes = chunk_step(k_last, last=True)
+    # The loads of a step overlap the previous step's work; the program ends with the last step's own work.
+    split_cycles = full_load + tiles * ((chunks - 1) * torch.maximum(full_load, full_body) +
+                                        torch.maximum(last_load, last_body)) - torch.maximum(last_load, last_body) + \
+        last_body + (t["drain"] + store_time)[..., None] + c.fixed + 2 * latency
+    split_bytes = tiles * ((chunks - 1) * full_bytes + last_bytes) + out_bytes[..., None]
+    split_ok = (kc >= 1) & (kc < k[..., None]) & (2 * _ceil_to(kc * t["p_act"][..., None], bus[..., None]) <= t["act_buf"][..., None]) & \
+        (2 * _ceil_to(kc * (max_d * t["p_wgt"])[..., None], bus[..., None]) <= t["wgt_buf"][..., None]) & \
+        (2 * param_slot <= t["param_buf"][..., None]) & out_fits[..., None]
+
+    # ---- the grid [H, L, G]
+    cycles[..., N_RESIDENT:] = split_cycles
+    valid[..., N_RESIDENT:] = split_ok
+    dram[..., N_RESIDENT:] = split_bytes
+    cycles.mul_(count[..., None])
+    dram.mul_(count[..., None])
+    energy = dram * pj_per_byte[..., None] + (count * compute_pj)[..., None]
+    if mask:
+        cycles.masked_fill_(~valid, math.inf)
+    return Costs(cycles=cycles, dram_bytes=dram, energy_pj=energy, valid=valid, m_tiles=m_tiles, n_tiles=n_tiles,
+                 k=k.expand_as(m_tiles), kc_largest=kc_largest)
+
+
+def _ceil_to(value, step):
+    return torch.ceil(value / step) * step
+
+
+
+def grid_index(costs: Costs, h: int, layer: int, mapping: Mapping) -> int:
+    """The grid point of ``mapping`` (grouped) for hardware ``h`` and layer ``layer``."""
+    if mapping.kc:
+        largest = float(costs.kc_largest[h, layer])
+        for split in range(K_SPLITS):
+            if math.floor(largest / 2 ** split) == mapping.kc:
+                return N_RESIDENT + split
+        raise KeyError(f"K chunk {mapping.kc} is not among the priced chunks of {largest:.0f} and its halvings")
+
+    def exponent(extent: int, tiles: float) -> int:
+        if extent == tiles:
+            return EXTENT_BITS
+        if extent & (extent - 1):
+            raise KeyError(f"block extent {extent} is neither a power of two nor the whole dimension")
+        return extent.bit_length() - 1
+
+    bm_e = exponent(mapping.bm, float(costs.m_tiles[h, layer]))
+    bn_e = exponent(mapping.bn, float(costs.n_tiles[h, layer]))
+    return (bm_e * N_EXTENTS + bn_e) * 2 + (0 if mapping.order == "weights" else 1)
+
+
+def predict(cfg: HardwareConfig, gemm: Gemm, mapping: Mapping, constants: Constants = Constants(), *,
+            latency: float = 20.0) -> float:
+    """The model's cycles for one mapping (the batched model on a batch of one)."""
+    costs = price_mappings(HardwareBatch.from_configs([cfg], dtype=torch.float64),
+                           LayerBatch.from_gemms([gemm], dtype=torch.float64), constants, latency=latency, mask=False)
+    return float(costs.cycles[0, 0, grid_index(costs, 0, 0, mapping)])
+
+
+def expected_tile_digits(bit_probs: torch.Tensor, bit_values, cols: int, g: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Expected digits of each column tile when output channel i has ``bit_values[b]`` bits with probability
+    ``bit_probs[i, b]`` (independently): differentiable in ``bit_probs``.
+
+    Channels are grouped by their expected bits (the order is not differentiated). A tile's digits are
+    ``ceil(max bits / g)``, and ``E[D] = sum over d >= 1 of P(D >= d) = sum_d (1 - prod_i F_i((d - 1) g))`` with
+    ``F_i`` channel i's cumulative distribution. Returns the sum over tiles and the largest tile's expectation.
+    """
+    values = torch.as_tensor(bit_values, dtype=bit_probs.dtype, device=bit_probs.device)
+    order = torch.argsort((bit_probs * values).sum(-1).detach(), stable=True)
+    probs = bit_probs[order]
+    n = probs.shape[0]
+    tiles = -(-n // cols)
+    probs = torch.cat([probs, probs.new_zeros(tiles * cols - n, probs.shape[1])]).reshape(tiles, cols, -1)
+    d_max = int(math.ceil(float(values.max()) / g))
+    thresholds = g * torch.arange(d_max, dtype=values.dtype, device=values.device)        # (d - 1) g, d = 1..
+    below = (values[None, :] <= thresholds[:, None]).to(probs.dtype)                        # [d, B]
+    cdf = torch.einsum("tcb,db->tcd", probs, below)                                          # F_i((d-1) g)
+    padding = torch.arange(tiles * cols, device=probs.device).reshape(tiles, cols) >= n    # padded: always <= any
+    cdf = torch.where(padding[..., None], torch.ones_like(cdf), cdf)
+    expected = (1 - cdf.prod(dim=1)).sum(-1)                                                # [tiles]
+    return expected.sum(), expected.max()
+
+
+def expected_cost(costs: Costs, hw_probs: torch.Tensor, hw: HardwareBatch | None = None) -> dict:
+    """The search's differentiable objective terms: under a distribution ``hw_probs`` [H] over the hardware
+    candidates, the expected network cycles, DRAM bytes and energy of the best mappings (each layer at its cheapest
+    point), and with ``hw`` the expected area (PE LUTs from the PE table, block RAMs). Gradients reach ``hw_probs`` and, when the costs were priced with
+    ``digits=expected_tile_digits(...)``, the per-channel bit probabilities through the chosen points' costs."""
+    best = costs.best()
+    terms = {name: (hw_probs * best[name].sum(dim=-1)).sum() for name in ("cycles", "dram_bytes", "energy_pj")}
+    if hw is not None:                                 # the area term: PE LUTs and block RAMs per candidate
+        terms.update({name: (hw_probs * hw.t[name]).sum() for name in ("area_luts", "brams")})
+    return terms

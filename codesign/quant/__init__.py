@@ -1,0 +1,1 @@
+"""Quantizers, the quantized network, the supernet with CSQ, integer export, data sets and the one training loop."""

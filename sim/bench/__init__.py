@@ -1,0 +1,1 @@
+"""The RTL-side benchmarks (`codesign bench NAME`), JSON out."""

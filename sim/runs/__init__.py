@@ -1,0 +1,1 @@
+"""Workloads on the RTL: one GEMM, one layer, a whole network."""

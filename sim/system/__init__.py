@@ -1,0 +1,1 @@
+"""The whole accelerator on the simulator: DRAM model, host driver, testbench and runner."""

@@ -1,0 +1,1 @@
+"""The bare `ArrayCore` on the simulator: tile encodings, harness, testbench and runner."""

@@ -1,0 +1,72 @@
+"""Run `Tile`s on the RTL (`TileHarness` under cocotb) and return their outputs and measured cycles."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+import codesign.hw.config
+import codesign.hw.timing
+import rtl_gen
+from codesign.hw.config import HardwareConfig
+from sim.build import DEFAULT_BUILD_ROOT, Model, build, source_fingerprint
+from sim.tile import harness
+from sim.tile.harness import TileHarness
+from sim.tile.tiles import Tile, decode_rows, digits_of, encode, expected_cycles
+
+TOP = "tile_harness"
+
+
+@dataclass(frozen=True)
+class TileResult:
+    out: np.ndarray | None     # rows x cols requantized outputs, or None for a tile that does not emit
+    cycles: int                # the core's own cycle count
+
+
+def _capacity(n: int) -> int:
+    """Memory depth for ``n`` words, rounded up to a power of two so nearby sizes share one Verilator build."""
+    return max(16, 1 << (n - 1).bit_length())
+
+
+def model_for(cfg: HardwareConfig, tiles: list[Tile], simulator: str = "verilator",
+              build_root: Path = DEFAULT_BUILD_ROOT) -> Model:
+    """The compiled `TileHarness` that can hold ``tiles``: built once, then found without elaborating it."""
+    act_depth = _capacity(max(t.k for t in tiles))
+    wgt_depth = _capacity(max(t.k * digits_of(cfg, t) for t in tiles))
+    key = hashlib.sha256(json.dumps({
+        "config": cfg.to_dict(), "act_depth": act_depth, "wgt_depth": wgt_depth,
+        "sources": source_fingerprint(rtl_gen, codesign.hw.config, codesign.hw.timing, harness),
+    }, sort_keys=True).encode()).hexdigest()
+    return build(lambda: TileHarness(cfg, act_depth=act_depth, wgt_depth=wgt_depth), TOP, simulator, build_root,
+                 key=key)
+
+
+def run_tiles(cfg: HardwareConfig, tiles: list[Tile], *, simulator: str = "verilator", stall: bool = False,
+              build_root: Path = DEFAULT_BUILD_ROOT) -> list[TileResult]:
+    """Run ``tiles`` in order on one simulation (accumulating tiles see the previous tiles' sums)."""
+    model = model_for(cfg, tiles, simulator, build_root)
+    jobs = []
+    for tile in tiles:
+        encoded = encode(cfg, tile)
+        jobs.append({
+            "command": encoded.command,
+            "act_words": encoded.act_words,
+            "wgt_words": encoded.wgt_words,
+            "emit": tile.emit,
+            "stall": stall,
+            "timeout_cycles": 8 * expected_cycles(cfg, tile) + 100,
+        })
+    with tempfile.TemporaryDirectory(dir=model.build_dir, prefix="jobs_") as tmp:
+        jobs_path, results_path = Path(tmp) / "jobs.json", Path(tmp) / "results.json"
+        jobs_path.write_text(json.dumps({"rows": cfg.rows, "jobs": jobs}))
+        model.run("sim.tile.testbench", {"CODESIGN_TILE_JOBS": str(jobs_path), "CODESIGN_TILE_RESULTS": str(results_path)})
+        raw = json.loads(results_path.read_text())
+    return [
+        TileResult(out=decode_rows(cfg, r["rows"], tile.requant.relu) if tile.emit else None, cycles=r["cycles"])
+        for tile, r in zip(tiles, raw, strict=True)
+    ]

@@ -1,0 +1,237 @@
+import json
+import math
+import random
+
+import pytest
+import torch
+
+from codesign.bench.batchtile import hardware_candidates, main, network_gemms
+from codesign.compiler.batchtile import N_RESIDENT, HardwareBatch, LayerBatch, price_mappings
+from codesign.compiler.mapping import K_SPLITS, ORDERS, Gemm, Mapping, enumerate_mappings, fit_problem, plan
+from codesign.compiler.naive_pricing import GRID_POINTS, search
+from codesign.hw.config import HardwareConfig
+
+CONFIGS = [
+    HardwareConfig(rows=4, cols=8, digit_bits=2),
+    HardwareConfig(rows=8, cols=4, digit_bits=1, act_buf_bytes=1024, wgt_buf_bytes=512, param_buf_bytes=256),
+    HardwareConfig(rows=16, cols=16, digit_bits=4, axi_data_bits=128),
+    HardwareConfig(rows=2, cols=3, digit_bits=8, axi_data_bits=256, out_buf_bytes=256),
+]
+BITS = (2, 3, 4, 5, 6, 8)
+
+
+def random_gemms(seed: int, count: int = 6) -> list[Gemm]:
+    """Random shapes (K from 1 to past every buffer) with mixed per-channel bits; every third one uniform."""
+    rng = random.Random(seed)
+    gemms = []
+    for i in range(count):
+        n = rng.randint(1, 70)
+        bits = (rng.choice(BITS),) * n if i % 3 == 0 else tuple(rng.choice(BITS) for _ in range(n))
+        gemms.append(Gemm(rng.randint(1, 300), rng.choice((1, 9, 27, rng.randint(1, 700), 3000)), n, bits))
+    return gemms
+
+
+def priced(configs, gemms, counts=None, dtype=torch.float32):
+    return price_mappings(HardwareBatch.from_configs(configs, dtype=dtype),
+                          LayerBatch.from_gemms(gemms, counts, dtype=dtype))
+
+
+def decoded_mappings(costs, h: int, layer: int) -> dict[int, Mapping]:
+    """Every valid grid point of (h, layer) as the grouped `Mapping` it stands for."""
+    found = {}
+    shape = costs.cycles.shape[:2]
+    for index in torch.nonzero(costs.valid[h, layer]).flatten().tolist():
+        d = costs.decode(torch.full(shape, index))
+        found[index] = Mapping(bm=int(d["bm"][h, layer]), bn=int(d["bn"][h, layer]), kc=int(d["kc"][h, layer]),
+                               order=ORDERS[int(d["order"][h, layer])], group=True)
+    return found
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_naive_loop_reproduces_batchtile(seed):
+    gemms = random_gemms(seed)
+    counts = [1, 3, 1, 2, 1, 7]
+    naive = search(CONFIGS, gemms, counts)
+    costs = priced(CONFIGS, gemms, counts)
+    best = costs.best()
+    assert costs.cycles.shape[-1] == GRID_POINTS
+    for h in range(len(CONFIGS)):
+        for layer in range(len(gemms)):
+            grid = naive.cycles[h][layer]
+            theirs = costs.cycles[h, layer].double().tolist()
+            assert [math.isfinite(v) for v in grid] == costs.valid[h, layer].tolist()
+            for mine, other in zip(grid, theirs):
+                if math.isfinite(mine):
+                    assert other == pytest.approx(mine, rel=1e-4)
+            chosen = int(best["index"][h, layer])
+            assert chosen == naive.index[h][layer] or grid[chosen] == pytest.approx(naive.best[h][layer], rel=1e-9)
+        assert float(best["cycles"][h].sum()) == pytest.approx(naive.totals[h], rel=1e-5)
+
+
+@pytest.mark.parametrize("seed", [3, 4])
+def test_every_valid_point_fits_the_buffers(seed):
+    gemms = random_gemms(seed)
+    costs = priced(CONFIGS, gemms)
+    for h, cfg in enumerate(CONFIGS):
+        for layer, gemm in enumerate(gemms):
+            for index, mapping in decoded_mappings(costs, h, layer).items():
+                assert fit_problem(plan(cfg, gemm, mapping)) is None, (cfg, gemm, index, mapping)
+
+
+@pytest.mark.parametrize("seed", [5, 6])
+def test_valid_points_are_the_grouped_mapping_space(seed):
+    """Uniform bits: exactly `enumerate_mappings`. Mixed bits: a subset, because BatchTile sizes every weight block
+    by its widest column tile while `fit_problem` sums the block's actual tiles."""
+    gemms = random_gemms(seed)
+    costs = priced(CONFIGS, gemms)
+    for h, cfg in enumerate(CONFIGS):
+        for layer, gemm in enumerate(gemms):
+            found = set(decoded_mappings(costs, h, layer).values())
+            space = {m for m in enumerate_mappings(cfg, gemm) if m.group}
+            assert len(found) == int(costs.valid[h, layer].sum())       # no point repeats another
+            if len(set(gemm.bits)) == 1:
+                assert found == space
+            else:
+                assert found <= space
+
+
+def test_best_picks_the_cheapest_valid_point():
+    costs = priced(CONFIGS, random_gemms(7))
+    best = costs.best()
+    cheapest = torch.where(costs.valid, costs.cycles, torch.inf).min(dim=-1).values
+    assert torch.equal(best["cycles"], cheapest)
+    picked = costs.cycles.gather(-1, best["index"].unsqueeze(-1)).squeeze(-1)
+    assert torch.equal(picked, best["cycles"])
+    assert bool(costs.valid.gather(-1, best["index"].unsqueeze(-1)).all())
+
+
+def test_grouping_mixed_bits_costs_no_more_than_the_widest_bits():
+    rng = random.Random(8)
+    mixed = [Gemm(rng.randint(8, 400), rng.randint(8, 600), n, tuple(rng.choice(BITS) for _ in range(n)))
+             for n in (5, 24, 64)]
+    widest = [Gemm(g.m, g.k, g.n, (max(g.bits),) * g.n) for g in mixed]
+    costs = priced(CONFIGS, mixed + widest)
+    low, high = costs.cycles[:, :3], costs.cycles[:, 3:]
+    assert torch.equal(costs.valid[:, :3], costs.valid[:, 3:])       # fit depends on the widest tile only
+    assert bool((low <= high).all())
+    assert bool((costs.best()["cycles"][:, :3] <= costs.best()["cycles"][:, 3:]).all())
+    assert bool((low < high).any())
+
+
+def test_k_chunks_start_at_the_whole_k_when_it_fits():
+    cfg = HardwareConfig(rows=8, cols=8, digit_bits=2)
+    costs = priced([cfg], [Gemm(64, 96, 16, (8,) * 16)])
+    assert float(costs.kc_largest[0, 0]) == 96
+    split = costs.valid[0, 0, N_RESIDENT:].tolist()
+    assert split == [False] + [True] * (K_SPLITS - 1)              # kc = K is the resident mapping, not a split
+    assert bool(costs.valid[0, 0, :N_RESIDENT].any())
+
+
+def test_chunks_of_k_or_more_are_never_valid():
+    costs = priced(CONFIGS, random_gemms(9))
+    d = {s: costs.decode(torch.full(costs.cycles.shape[:2], N_RESIDENT + s)) for s in range(K_SPLITS)}
+    for s in range(K_SPLITS):
+        too_big = (d[s]["kc"] >= costs.k) | (d[s]["kc"] < 1)
+        assert not bool((costs.valid[..., N_RESIDENT + s] & too_big).any())
+
+
+def test_a_layer_larger_than_the_buffers_still_has_a_k_split():
+    cfg = HardwareConfig(rows=8, cols=8, digit_bits=2, act_buf_bytes=256, wgt_buf_bytes=256)
+    gemm = Gemm(100, 4000, 20, (8,) * 20)
+    costs = priced([cfg], [gemm])
+    assert not bool(costs.valid[0, 0, :N_RESIDENT].any())
+    assert bool(costs.valid[0, 0, N_RESIDENT])
+    assert float(costs.kc_largest[0, 0]) < gemm.k
+    best = costs.best()
+    assert int(best["index"][0, 0]) >= N_RESIDENT and math.isfinite(float(best["cycles"][0, 0]))
+    mapping = Mapping(kc=int(best["kc"][0, 0]))
+    assert fit_problem(plan(cfg, gemm, mapping)) is None
+
+
+def test_bench_space_is_mobilenet_v2_on_64_candidates():
+    assert len(network_gemms()) == 53
+    assert len(network_gemms("mixed")) > 53           # a depthwise layer splits by bits
+    candidates = hardware_candidates()
+    assert len(set(candidates)) == 64
+
+
+def test_bench_writes_its_report(tmp_path):
+    out = tmp_path / "bench" / "batchtile.json"
+    assert main(["--out", str(out), "--iterations", "2", "--hw-limit", "2", "--layer-limit", "3",
+                 "--weights", "mixed"]) == 0
+    report = json.loads(out.read_text())
+    for key in ("iteration_ms_median", "iteration_ms_all", "layers", "hw_candidates", "mappings_total",
+                "grid_points", "device", "threads", "naive_seconds", "naive_speedup", "argmin_identical",
+                "target_ms", "paper_ms", "load_average", "naive_scope", "tight_loop_speedup", "naive_best_identical"):
+        assert key in report
+    assert report["hw_candidates"] == 2 and report["grid_points"] == GRID_POINTS
+    assert len(report["iteration_ms_all"]) == 2 and report["device"] == "cpu"
+    assert report["argmin_identical"] and report["valid_identical"] and report["mappings_total"] > 0
+    assert report["target_ms"] == 15 and report["paper_ms"] == 150
+
+
+@pytest.mark.parametrize("argv", [["--iterations", "0"], ["--hw-limit", "-1"]])
+def test_bench_refuses_bad_counts(tmp_path, capsys, argv):
+    assert main(["--out", str(tmp_path / "b.json"), *argv]) == 2
+    assert argv[0] in capsys.readouterr().err
+    assert not (tmp_path / "b.json").exists()
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="the guard is for machines without CUDA")
+def test_bench_refuses_cuda_without_a_gpu(tmp_path, capsys):
+    assert main(["--device", "cuda", "--out", str(tmp_path / "b.json")]) == 2
+    assert "--device" in capsys.readouterr().err
+    assert not (tmp_path / "b.json").exists()
+
+
+def test_the_library_api_loop_finds_the_same_best_cycles():
+    """The benchmark's second baseline: enumerate_mappings + price_mapping per mapping, uniform bits."""
+    import math as _math
+
+    from codesign.compiler.batchtile import Constants, HardwareBatch, LayerBatch, price_mappings
+    from codesign.compiler.mapping import Gemm
+    from codesign.compiler.naive_pricing import api_search
+    from codesign.hw.config import HardwareConfig
+
+    configs = [HardwareConfig(rows=4, cols=8, digit_bits=2), HardwareConfig(rows=8, cols=8, digit_bits=8,
+                                                                             axi_data_bits=128)]
+    gemms = [Gemm(196, 96, 24, (8,) * 24), Gemm(49, 9, 1, (8,)), Gemm(1, 1280, 100, (8,) * 100)]
+    best = price_mappings(HardwareBatch.from_configs(configs), LayerBatch.from_gemms(gemms), Constants()).best()
+    loop = api_search(configs, gemms, [1, 1, 1], Constants())
+    for h in range(len(configs)):
+        for layer in range(len(gemms)):
+            assert loop[h][layer] == pytest.approx(float(best["cycles"][h, layer]), rel=1e-5) or \
+                (_math.isinf(loop[h][layer]) and _math.isinf(float(best["cycles"][h, layer])))
+
+
+def test_expected_cost_is_differentiable_in_hardware_and_bit_probabilities():
+    import torch
+
+    from codesign.compiler.batchtile import (
+        Constants,
+        HardwareBatch,
+        LayerBatch,
+        expected_cost,
+        expected_tile_digits,
+        price_mappings,
+    )
+    from codesign.compiler.mapping import Gemm
+    from codesign.hw.config import HardwareConfig
+
+    configs = [HardwareConfig(rows=4, cols=4, digit_bits=1), HardwareConfig(rows=8, cols=8, digit_bits=2)]
+    gemm = Gemm(64, 72, 12, (8,) * 12)
+    values = [2, 4, 8]
+    logits = torch.zeros(12, 3, dtype=torch.float64, requires_grad=True)
+    probs = torch.softmax(logits, dim=-1)
+    sums, maxes = zip(*(expected_tile_digits(probs, values, cfg.cols, cfg.digit_bits) for cfg in configs))
+    digits = (torch.stack(sums)[:, None], torch.stack(maxes)[:, None])          # [H, L]
+    hw_logits = torch.zeros(2, dtype=torch.float64, requires_grad=True)
+    hw = HardwareBatch.from_configs(configs, dtype=torch.float64)
+    costs = price_mappings(hw, LayerBatch.from_gemms([gemm], dtype=torch.float64), Constants(), digits=digits)
+    terms = expected_cost(costs, torch.softmax(hw_logits, dim=0), hw)
+    assert float(terms["area_luts"].detach()) == pytest.approx(0.5 * float(hw.t["area_luts"].sum()))
+    objective = terms["cycles"]
+    objective.backward()
+    assert hw_logits.grad.abs().sum() > 0
+    # More probability on 2-bit weights must lower the expected cycles: the gradient on the 2-bit logits is negative.
+    assert (logits.grad[:, 0] < 0).all() and (logits.grad[:, 2] > 0).all()

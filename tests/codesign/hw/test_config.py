@@ -1,0 +1,68 @@
+import json
+
+import pytest
+
+from codesign.errors import InputError
+from codesign.hw.config import HardwareConfig
+
+
+def test_default_round_trips_through_json():
+    cfg = HardwareConfig()
+    assert HardwareConfig.from_json(cfg.to_json()) == cfg
+    assert HardwareConfig.from_json(cfg.replace(rows=3, digit_bits=4).to_json()).rows == 3
+
+
+def test_is_frozen():
+    with pytest.raises(AttributeError):
+        HardwareConfig().rows = 4
+
+
+@pytest.mark.parametrize("field, value, allowed", [
+    ("rows", 0, "from 1 to 64"),
+    ("cols", 65, "from 1 to 64"),
+    ("digit_bits", 3, "one of [1, 2, 4, 8]"),
+    ("act_bits", 1, "from 2 to 16"),
+    ("axi_data_bits", 96, "one of [64, 128, 256]"),
+    ("act_buf_bytes", 3000, "a power of two"),
+    ("rows", 2.5, "an integer"),
+    ("rows", True, "an integer"),
+])
+def test_invalid_values_name_field_value_and_range(field, value, allowed):
+    with pytest.raises(InputError) as info:
+        HardwareConfig(**{field: value})
+    message = str(info.value)
+    assert message.startswith(f"{field}: {value!r} is not allowed")
+    assert allowed in message
+
+
+def test_acc_bits_must_hold_the_largest_sum():
+    # 4096 products of 255 and -128 need 28 bits plus sign.
+    assert HardwareConfig.acc_bits_needed(8, 8, 4096) == 28
+    HardwareConfig(acc_bits=28, max_k=4096)
+    with pytest.raises(InputError, match=r"acc_bits: 27 is not allowed; expected >= 28"):
+        HardwareConfig(acc_bits=27, max_k=4096)
+
+
+def test_acc_bits_needed_is_tight():
+    for act_bits, weight_bits, k in [(8, 8, 1), (4, 2, 7), (8, 8, 4096), (2, 2, 1)]:
+        bits = HardwareConfig.acc_bits_needed(act_bits, weight_bits, k)
+        largest = k * ((1 << act_bits) - 1) * (1 << (weight_bits - 1))
+        assert largest <= (1 << (bits - 1)) - 1 < 2 * largest
+
+
+def test_unknown_field_and_bad_json_are_refused():
+    with pytest.raises(InputError, match="config: 'row'"):
+        HardwareConfig.from_dict({"row": 4})
+    with pytest.raises(InputError, match="valid JSON"):
+        HardwareConfig.from_json("{rows: 4")
+    with pytest.raises(InputError, match="--config"):
+        HardwareConfig.load("/nonexistent/hw.json")
+
+
+def test_derived_quantities():
+    cfg = HardwareConfig(digit_bits=2, weight_bits_max=8)
+    assert cfg.digits_max == 4
+    assert [cfg.digits(b) for b in range(1, 9)] == [1, 1, 2, 2, 3, 3, 4, 4]
+    assert cfg.shift_max == cfg.acc_bits + cfg.mult_bits
+    assert json.loads(cfg.to_json())["digit_bits"] == 2
+    assert cfg.digest() != cfg.replace(rows=4).digest()

@@ -1,0 +1,145 @@
+"""A tiny co-search end to end: outputs, budgets, checkpoints and resumption, bad input."""
+
+import json
+
+import pytest
+import torch
+
+from codesign.cli.main import main
+from codesign.compiler.mapper import map_layers
+from codesign.errors import InputError
+from codesign.hw.config import HardwareConfig
+from codesign.ir.layers import from_integer_model
+from codesign.jaq import baselines as search_baselines
+from codesign.jaq.design import load_design
+from codesign.jaq.hwspace import HardwareSpace
+from codesign.jaq.search import BudgetError, SearchRun, SearchSettings, run_search
+from codesign.quant.export import IntegerModel
+from codesign.quant.supernet import ArchChoice
+
+# Two candidates whose Verilator models the system tests build anyway: 8x8 with g = 2 (the default) and g = 8.
+SPACE = HardwareSpace(rows=(8,), cols=(8,), digit_bits=(2, 8), act_buf_bytes=(16384,), wgt_buf_bytes=(16384,))
+TINY = dict(warmup_epochs=1, search_epochs=1, retrain_fp_epochs=0, retrain_qat_epochs=1, batch=4, space=SPACE)
+
+
+@pytest.fixture(scope="module")
+def searched(tmp_path_factory):
+    out = tmp_path_factory.mktemp("search")
+    torch.set_num_threads(1)
+    design = run_search(SearchSettings(**TINY), out, progress=False)
+    return out, design
+
+
+def test_a_tiny_search_writes_a_consistent_design(searched):
+    out, design = searched
+    for name in ("design.json", "hardware.json", "model.pt", "integer_model.json", "report.md", "pareto.png",
+                 "bits.png", "latency.png", "hardware.png"):
+        assert (out / name).is_file(), name
+    assert load_design(out / "design.json") == json.loads((out / "design.json").read_text())
+    cfg = HardwareConfig.load(out / "hardware.json")
+    assert cfg.to_dict() == design["hardware"] and cfg in SPACE.candidates()
+    assert design["cycles_ratio_vs_int8"] == pytest.approx(design["cycles"] / design["cycles_int8"])
+    assert set(design["baselines"]) == {"int8", "int4", "fixed_hw", "random"}
+    # the predicted cycles are the compiler mapper's for the exported integer model, one batch
+    model = IntegerModel.load(out / "integer_model.json")
+    mapped = map_layers(cfg, from_integer_model(model, batch=TINY["batch"]), latency=20)
+    assert mapped["total_cycles"] == pytest.approx(design["cycles"])
+    assert "Co-search report" in (out / "report.md").read_text()
+
+
+def test_a_finished_run_is_not_repeated(searched, monkeypatch):
+    out, design = searched
+    monkeypatch.setattr(search_baselines, "retrain_all", lambda run: pytest.fail("retrained again"))
+    again = run_search(SearchSettings(**TINY), out, progress=False)
+    assert again["cycles"] == design["cycles"] and again["acc"] == design["acc"]
+
+
+def test_an_interrupted_run_resumes_where_it_stopped(tmp_path, searched):
+    """Interrupt the run in its last phase, then resume: the same design as the uninterrupted run."""
+    _, reference = searched
+    original = search_baselines.retrain_all
+
+    def interrupted(run):
+        raise KeyboardInterrupt
+
+    search_baselines.retrain_all = interrupted
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            run_search(SearchSettings(**TINY), tmp_path, progress=False)
+    finally:
+        search_baselines.retrain_all = original
+    assert (tmp_path / "checkpoint.pt").is_file() and not (tmp_path / "design.json").exists()
+    state = torch.load(tmp_path / "checkpoint.pt", weights_only=True)["state"]
+    assert state["phase"] == "retrain"
+    resumed = run_search(SearchSettings(**TINY), tmp_path, progress=False)
+    for key in ("cycles", "acc", "acc_int8", "hardware", "bits"):
+        assert resumed[key] == reference[key], key
+
+
+def test_a_checkpoint_of_other_settings_or_a_damaged_one_is_refused(tmp_path, searched):
+    out, _ = searched
+    with pytest.raises(InputError, match="same settings"):
+        SearchRun(SearchSettings(**{**TINY, "seed": 1}), out, progress=False).load()
+    (tmp_path / "checkpoint.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(InputError, match="checkpoint"):
+        SearchRun(SearchSettings(**TINY), tmp_path, progress=False).load()
+    assert (tmp_path / "checkpoint.pt").read_bytes() == b"not a checkpoint"      # nothing overwritten
+
+
+def test_budgets_no_design_meets_are_reported_with_the_closest(tmp_path):
+    with pytest.raises(BudgetError) as luts:
+        SearchRun(SearchSettings(**{**TINY, "max_luts": 10.0}), tmp_path, progress=False)
+    assert luts.value.closest["area_luts"] > 10
+    code = main(["search", "--out", str(tmp_path), "--quiet", "--warmup-epochs", "0", "--search-epochs", "1",
+                 "--retrain-fp-epochs", "0", "--retrain-qat-epochs", "0", "--batch", "4", "--max-cycles", "10",
+                 "--no-baselines", "--threads", "1"])
+    assert code == 3
+    closest = json.loads((tmp_path / "closest.json").read_text())
+    assert closest["cycles"] > 10
+    assert not (tmp_path / "design.json").exists()
+
+
+def test_a_tight_but_feasible_cycle_budget_is_met(tmp_path):
+    """A budget between the slowest and the fastest candidate: the exported design meets it."""
+    run = SearchRun(SearchSettings(**TINY, baselines=False), tmp_path, progress=False)
+    arch = ArchChoice.largest(run.spec)
+    bits = run.net.uniform_bits(arch, 8, 8)
+    costs = [run.place(arch, bits, torch.nn.functional.one_hot(torch.tensor(h), len(run.configs)).float(),
+                       strict=False, how="test")["cycles"] for h in range(len(run.configs))]
+    budget = (min(costs) + max(costs)) / 2
+    tight = SearchRun(SearchSettings(**TINY, baselines=False, max_cycles=budget), tmp_path / "t", progress=False)
+    slow = torch.nn.functional.one_hot(torch.tensor(costs.index(max(costs))), len(run.configs)).float()
+    design = tight.place(arch, bits, slow, strict=True, how="test")
+    assert design["cycles"] <= budget and design["note"]
+
+
+@pytest.mark.parametrize("args, field", [(["--batch", "0"], "batch"), (["--search-epochs", "0"], "search_epochs"),
+                                         (["--max-luts", "-1"], "max_luts")])
+def test_bad_options_exit_2_naming_the_field(tmp_path, capsys, args, field):
+    assert main(["search", "--out", str(tmp_path), "--quiet", *args]) == 2
+    assert field in capsys.readouterr().err
+
+
+def test_a_bad_space_file_exits_2(tmp_path, capsys):
+    space = tmp_path / "space.json"
+    space.write_text(json.dumps({"rows": [4], "colz": [4]}))
+    assert main(["search", "--out", str(tmp_path), "--space", str(space)]) == 2
+    assert "colz" in capsys.readouterr().err
+
+
+def test_make_rtl_builds_the_searched_hardware(searched, tmp_path):
+    out, design = searched
+    assert main(["rtl", "--design", str(out / "design.json"), "--out", str(tmp_path)]) == 0
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    assert manifest["config"] == design["hardware"]
+
+
+@pytest.mark.parametrize("content", ["{not json", json.dumps({"version": 99}), json.dumps({"version": 1})])
+def test_a_damaged_design_file_is_refused_and_nothing_is_written(tmp_path, capsys, content):
+    bad = tmp_path / "design.json"
+    bad.write_text(content)
+    assert main(["rtl", "--design", str(bad), "--out", str(tmp_path / "rtl")]) == 2
+    assert main(["verify", "--design", str(bad), "--out", str(tmp_path / "verify.json")]) == 2
+    assert "design" in capsys.readouterr().err
+    assert not (tmp_path / "rtl").exists() and not (tmp_path / "verify.json").exists()
+    assert bad.read_text() == content
