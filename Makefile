@@ -1,5 +1,6 @@
-# User entry points. Every target depends on `setup`, which makes .venv once (idempotent: re-runs only when
-# pyproject.toml changes), so each target works on a fresh clone with nothing installed beforehand.
+# User entry points, each one `codesign` subcommand (or pytest / ruff); `make help` lists them. Every target but `help`
+# depends on `setup`, which makes .venv once (idempotent: re-runs only when pyproject.toml changes), so each target
+# works on a fresh clone with nothing installed beforehand. `make` alone is `make setup`.
 
 PYTHON   ?= python3
 VENV     ?= .venv
@@ -15,9 +16,10 @@ ARGS     ?=
 DESIGN   := $(wildcard $(SEARCH)/design.json)
 RTL_ARG  := $(if $(CONFIG),--config $(CONFIG),$(if $(DESIGN),--design $(DESIGN),))
 
-.PHONY: setup search rtl verify synth pe-table calibrate test test-slow bench bench-rtl bench-quant bench-batchtile bench-search bench-ohq clean
+.PHONY: setup help search rtl verify synth pe-table calibrate test test-slow lint bench bench-rtl bench-quant \
+	bench-batchtile bench-search bench-ohq clean
 
-setup: $(STAMP)
+setup: $(STAMP)             ## make .venv and install the project with its dev tools (once; again when pyproject.toml changes)
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +29,9 @@ $(STAMP): pyproject.toml
 		(apt-get update -qq && apt-get install -y -qq --no-install-recommends iverilog) >/dev/null 2>&1; } || \
 		echo "note: iverilog not installed; the Icarus tests will be skipped"
 	touch $(STAMP)
+
+help:                      ## this list: every target and what it does
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z][a-z-]*:.*## / {printf "  %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 search: setup              ## JAQ co-search on digits -> build/search/{design.json,report.md,model.pt,...}; resumes (ARGS=--restart)
 	$(CODESIGN) search --out $(SEARCH) $(ARGS)
@@ -41,7 +46,7 @@ pe-table: setup            ## regenerate the committed PE area table codesign/da
 	$(CODESIGN) synth --pe-table codesign/data/pe_area.json
 
 calibrate: setup           ## fit the cost model to RTL cycle counts -> build/calibration.json, build/bench/costmodel.{json,png}
-	$(BIN)/python -m sim.measure.calibrate --out build/calibration.json --report build/bench/costmodel.json
+	$(CODESIGN) calibrate --out build/calibration.json --report build/bench/costmodel.json
 
 verify: setup              ## the searched network on the RTL: bit-exact, cycles measured vs predicted -> build/verify/verify.json
 	$(CODESIGN) verify --design $(SEARCH)/design.json --out build/verify/verify.json
@@ -52,22 +57,25 @@ test: setup                ## the CI suite (long sweeps excluded)
 test-slow: setup           ## the long sweeps only
 	$(BIN)/pytest -n $(JOBS) -m slow tests
 
-bench: bench-rtl bench-quant bench-batchtile calibrate bench-search bench-ohq
+lint: setup                ## ruff: pyflakes, pycodestyle, import order, pyupgrade, bugbear (pyproject.toml)
+	$(BIN)/ruff check .
+
+bench: bench-rtl bench-quant bench-batchtile calibrate bench-search bench-ohq  ## every benchmark and the calibration -> build/bench/
 
 bench-rtl: setup           ## RTL generation, simulation and synthesis figures -> build/bench/rtl.json
-	$(BIN)/python -m sim.bench.rtl --out build/bench/rtl.json
+	$(CODESIGN) bench rtl --out build/bench/rtl.json
 
 bench-quant: setup         ## CSQ memory, digits QAT accuracy, training time -> build/bench/quant.json
-	$(BIN)/python -m codesign.bench.quant --out build/bench/quant.json
+	$(CODESIGN) bench quant --out build/bench/quant.json
 
 bench-search: setup        ## make search from scratch + its network on the RTL, against the targets -> build/bench/search.json
-	$(BIN)/python -m sim.bench.search --out build/bench/search.json
+	$(CODESIGN) bench search --out build/bench/search.json
 
 bench-batchtile: setup     ## BatchTile search step (MobileNetV2 x 64 hw) vs a Python loop -> build/bench/batchtile.json
-	$(BIN)/python -m codesign.bench.batchtile --out build/bench/batchtile.json
+	$(CODESIGN) bench batchtile --out build/bench/batchtile.json
 
 bench-ohq: setup           ## OHQ on the digits network: RTL-measured cycles vs accuracy, ILP time -> build/bench/ohq.json
-	$(BIN)/python -m sim.bench.ohq --out build/bench/ohq.json
+	$(CODESIGN) bench ohq --out build/bench/ohq.json
 
-clean:
+clean:                     ## remove build/ (every output; .venv stays)
 	rm -rf build

@@ -13,11 +13,11 @@ from amaranth.lib.wiring import In, Out
 
 from codesign.hw import csr, isa
 from codesign.hw.config import HardwareConfig
-from codesign.hw.csr import COUNTERS
+from codesign.hw.csr import COUNTER_BITS, COUNTERS
 from rtl_gen.axi import AxiLiteSignature, AxiSignature
 from rtl_gen.buffer import Buffer
 from rtl_gen.compute_unit import ComputeUnit
-from rtl_gen.controller import COUNTER_BITS, Controller
+from rtl_gen.controller import Controller
 from rtl_gen.csr_bank import CsrBank
 from rtl_gen.dependency import TokenQueue
 from rtl_gen.dma import Dma

@@ -1,7 +1,7 @@
 """Collateral that ships with the accelerator's Verilog: a C header, a FuseSoC core file and a datasheet.
 
-All three are rendered from `codesign.hw.csr`, `codesign.hw.isa` and the `HardwareConfig` the RTL is built from, so none of
-them is a second definition that could drift from the hardware.
+All three are rendered from `codesign.hw.csr`, `codesign.hw.isa` and the `HardwareConfig` the RTL is built from, so
+none of them is a second definition that could drift from the hardware.
 """
 
 from __future__ import annotations
@@ -15,12 +15,11 @@ from pathlib import Path
 from amaranth.lib import wiring
 
 import codesign
-import rtl_gen.emit as emit  # module import, not `from .emit import`: emit imports this module to call write_collateral
 import templates
 from codesign.files import atomic_write_text
 from codesign.hw import csr, isa
 from codesign.hw.config import HardwareConfig
-from rtl_gen.controller import COUNTER_BITS
+from rtl_gen.emit import port_list
 
 # The command class that `isa.decode` returns for an opcode -> the field table of that format.
 _FORMATS = {isa.Dma: ("DMA", isa.DMA_FIELDS), isa.Compute: ("COMPUTE", isa.COMPUTE_FIELDS),
@@ -56,7 +55,7 @@ def _context(cfg: HardwareConfig, component: wiring.Component, top: str) -> dict
         "error_doc": inspect.getdoc(csr.Error),
         "errors": _members(csr.Error),
         "config_values": csr.config_values(cfg),
-        "counter_bits": COUNTER_BITS,
+        "counter_bits": csr.COUNTER_BITS,
         "counters": [_counter(name, registers) for name in csr.COUNTERS],
         "isa_doc": _body(isa.__doc__),
         "command_bits": isa.COMMAND_BITS,
@@ -69,7 +68,7 @@ def _context(cfg: HardwareConfig, component: wiring.Component, top: str) -> dict
                     for cls, (name, table) in _FORMATS.items()],
         "word_bytes": dataclasses.asdict(isa.word_bytes(cfg)),
         "param_record_bytes": isa.PARAM_RECORD_BYTES,
-        "ports": emit.port_list(component),
+        "ports": port_list(component),
     }
 
 

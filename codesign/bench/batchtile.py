@@ -1,7 +1,7 @@
 """The BatchTile benchmark: one search iteration of the cost model, against the same search as a Python loop.
 
-    python -m codesign.bench.batchtile --out build/bench/batchtile.json     (make bench-batchtile; ~5 s on 2 cores)
-    python -m codesign.bench.batchtile --device cuda --out build/bench/batchtile_cuda.json
+    codesign bench batchtile --out build/bench/batchtile.json     (make bench-batchtile; ~5 s on 2 cores)
+    codesign bench batchtile --device cuda --out build/bench/batchtile_cuda.json
 
 The space: every conv and linear layer of the ImageNet MobileNetV2 at 224 x 224 (`codesign.ir.layers.mobilenet_v2`),
 lowered by `codesign.ir.layers.gemms` (53 GEMM entries at uniform bits; a depthwise layer's groups with equal bits share
@@ -12,43 +12,43 @@ its default (16 KiB activation and weight buffers, 8 KiB output, 4 KiB parameter
 a 32-bit accumulator). Every point of the mapping grid of `codesign.compiler.batchtile` is priced.
 
 One search iteration is what the search repeats: with the inputs already tensors on the device,
-`codesign.compiler.batchtile.price_mappings`, `Costs.best` (the argmin per hardware and layer, decoded) and the network total
-of the best cycles per hardware. The figure is the median of ``--iterations`` (default 30) timed iterations after
-3 warm-ups, on ``--threads`` (default 2) CPU threads (`torch.set_num_threads`); on CUDA the device is synchronized
-before each clock reading. The load average of the machine is recorded: torch's threads spin at their barriers, so
-a second busy process on a 2-core machine slows the 2-thread figure by orders of magnitude.
+`codesign.compiler.batchtile.price_mappings`, `Costs.best` (the argmin per hardware and layer, decoded) and the
+network total of the best cycles per hardware. The figure is the median of ``--iterations`` (default 30) timed
+iterations after 3 warm-ups, on ``--threads`` (default 2) CPU threads (`torch.set_num_threads`); on CUDA the device
+is synchronized before each clock reading. The load average of the machine is recorded: torch's threads spin at
+their barriers, so a second busy process on a 2-core machine slows the 2-thread figure by orders of magnitude.
 
 Two baselines run the same search in Python:
 
 - ``naive_*``, the straightforward loop: the library's one-mapping API, as a caller without BatchTile writes it
-  (`codesign.compiler.naive_pricing.api_search`: `codesign.compiler.mapping.enumerate_mappings` with the compiler's fit checks, then
-  `price_mapping` for each mapping). It takes minutes on all 64 candidates, so it is timed on every
+  (`codesign.compiler.naive_pricing.api_search`: `codesign.compiler.mapping.enumerate_mappings` with the compiler's
+  fit checks, then `price_mapping` for each mapping). It takes minutes on all 64 candidates, so it is timed on every
   ``API_LOOP_STRIDE``-th one and scaled (``naive_scope`` says so); its best cycles must equal BatchTile's there.
-- ``tight_loop_*``, a loop hand-written to mirror BatchTile point by point (`codesign.compiler.naive_pricing.search`): for
-  each hardware, GEMM and grid point in BatchTile's order, the fit is checked and the cycles computed with Python
+- ``tight_loop_*``, a loop hand-written to mirror BatchTile point by point (`codesign.compiler.naive_pricing.search`):
+  for each hardware, GEMM and grid point in BatchTile's order, the fit is checked and the cycles computed with Python
   floats, with everything shared by a (hardware, GEMM) pair computed once per pair. Its ratio is what batching
   alone buys; it runs on the whole space (median of 3 runs).
 
 ``argmin_identical`` is true when the tight loop's cheapest point and BatchTile's are the same point or tie on every
 (hardware, layer) (equal cycles up to ``tie_rel_tol``: two loop orders can cost exactly the same, and rounding then
-decides which comes out first), and the straightforward loop's best cycles equal BatchTile's on the pairs it ran. The cost model's constants are the defaults
-(`codesign.compiler.batchtile.Constants`): neither the timing nor the comparison depends on their values.
+decides which comes out first), and the straightforward loop's best cycles equal BatchTile's on the pairs it ran.
+The cost model's constants are the defaults (`codesign.compiler.batchtile.Constants`): neither the timing nor the
+comparison depends on their values.
 """
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import math
 import os
-import platform
 import random
 import statistics
-import sys
 import time
+from pathlib import Path
 
 import torch
 
+from codesign.bench.environment import bench_environment
 from codesign.compiler import naive_pricing
 from codesign.compiler.batchtile import Constants, HardwareBatch, LayerBatch, price_mappings
 from codesign.errors import InputError
@@ -169,8 +169,8 @@ def run_api_loop(configs: list[HardwareConfig], entries: list[tuple[str, Lowered
             "naive_best_identical": agree}
 
 
-def bench(device: str, iterations: int, threads: int, weights: str, hw_limit: int | None,
-          layer_limit: int | None) -> dict:
+def bench(device: str, iterations: int, weights: str, hw_limit: int | None, layer_limit: int | None) -> dict:
+    """The report: BatchTile's iterations against both loops, on the threads torch has now."""
     configs = hardware_candidates()[:hw_limit]
     entries = network_gemms(weights)[:layer_limit]
     constants = Constants()
@@ -186,7 +186,7 @@ def bench(device: str, iterations: int, threads: int, weights: str, hw_limit: in
     cheapest = int(torch.argmin(totals))
     report = {
         "iteration_ms_median": median * 1e3, "iteration_ms_all": [s * 1e3 for s in seconds],
-        "iterations": iterations, "warmup": WARMUP, "threads": threads, "device": device,
+        "iterations": iterations, "warmup": WARMUP,
         "dtype": str(layers.m.dtype).removeprefix("torch."),
         "layers": len(entries), "layer_macs": sum(e.macs for _, e in entries), "weights": weights,
         "network": f"mobilenet_v2({RESOLUTION}), every conv and linear layer",
@@ -202,44 +202,20 @@ def bench(device: str, iterations: int, threads: int, weights: str, hw_limit: in
         **api, "naive_speedup": api["naive_seconds"] / median,
         "best_hw": configs[cheapest].to_dict(), "best_hw_network_cycles": float(totals[cheapest]),
         "target_ms": TARGET_MS, "paper_ms": PAPER_MS, "meets_target": median * 1e3 <= TARGET_MS,
-        "load_average_before": load_before, "load_average": os.getloadavg(), "cpus": os.cpu_count(),
-        "torch": torch.__version__, "machine": platform.machine(),
+        "load_average_before": load_before, **bench_environment(device),
         "constants": dataclasses.asdict(constants),
     }
     report["argmin_identical"] = report["argmin_identical"] and report["naive_best_identical"]
     return report
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m codesign.bench.batchtile", description=__doc__.split("\n")[0])
-    parser.add_argument("--out", default="build/bench/batchtile.json")
-    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
-    parser.add_argument("--iterations", type=int, default=30, help="timed search iterations (the median is kept)")
-    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
-    parser.add_argument("--weights", choices=("8", "mixed"), default="8",
-                        help="8-bit weights, or per-channel bits drawn from {2, 4, 8}")
-    parser.add_argument("--hw-limit", type=int, default=None, help="only the first N hardware candidates (smoke runs)")
-    parser.add_argument("--layer-limit", type=int, default=None, help="only the first N GEMMs (smoke runs)")
-    args = parser.parse_args(argv)
-    try:
-        for name in ("iterations", "threads", "hw_limit", "layer_limit"):
-            value = getattr(args, name)
-            if value is not None and value < 1:
-                raise InputError(f"--{name.replace('_', '-')}", value, "a positive integer")
-        if args.device == "cuda" and not torch.cuda.is_available():
-            raise InputError("--device", "cuda", "'cpu' on this machine: torch finds no CUDA device")
-    except InputError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    torch.set_num_threads(args.threads)
-    report = bench(args.device, args.iterations, args.threads, args.weights, args.hw_limit, args.layer_limit)
-    atomic_write_json(args.out, report)
-    print(f"iteration {report['iteration_ms_median']:.2f} ms (median of {args.iterations}, target {TARGET_MS:g}), "
-          f"straightforward loop {report['naive_seconds']:.1f} s, speedup {report['naive_speedup']:.0f}x "
-          f"(tight loop {report['tight_loop_seconds']:.2f} s, {report['tight_loop_speedup']:.0f}x), "
-          f"argmin identical: {report['argmin_identical']}; wrote {args.out}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+def benchmark(*, out: str | Path, device: str = "cpu", iterations: int = 30, threads: int = 2, weights: str = "8",
+              hw_limit: int | None = None, layer_limit: int | None = None) -> dict:
+    """`bench` on ``threads`` torch CPU threads, the report (with `bench_environment`'s record) written to ``out``
+    atomically and returned; `InputError` for CUDA on a machine without it."""
+    if device == "cuda" and not torch.cuda.is_available():
+        raise InputError("--device", "cuda", "'cpu' on this machine: torch finds no CUDA device")
+    torch.set_num_threads(threads)
+    report = bench(device, iterations, weights, hw_limit, layer_limit)
+    atomic_write_json(out, report)
+    return report

@@ -1,7 +1,7 @@
 """The quantization benchmark: CSQ memory, digits accuracy at each bit setting, training time.
 
-    python -m codesign.bench.quant --out build/bench/quant.json            (make bench-quant; ~4 min on 2 cores)
-    python -m codesign.bench.quant --device cuda --out build/bench/quant_cuda.json   (ImageNet-size memory only)
+    codesign bench quant --out build/bench/quant.json            (make bench-quant; ~4 min on 2 cores)
+    codesign bench quant --device cuda --out build/bench/quant_cuda.json   (ImageNet-size memory only)
 
 Memory of one search step (forward + backward, batch 64, the largest architecture, all six weight-bit and both
 activation-bit branches) is measured two ways on the CPU:
@@ -21,19 +21,17 @@ steps) from the float weights, then extracts the subnet with the searched bits a
 
 from __future__ import annotations
 
-import argparse
 import copy
 import dataclasses
 import itertools
-import os
-import platform
-import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from codesign.bench.environment import bench_environment
 from codesign.errors import InputError
 from codesign.files import atomic_write_json
 from codesign.ir.executor import predict
@@ -184,28 +182,12 @@ def bench_cuda() -> dict:
             "memory_method": "torch.cuda.max_memory_allocated above the pre-step allocation"}
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m codesign.bench.quant", description=__doc__.split("\n")[0])
-    parser.add_argument("--out", default="build/bench/quant.json")
-    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
-    parser.add_argument("--fp-epochs", type=int, default=20)
-    parser.add_argument("--qat-epochs", type=int, default=8)
-    parser.add_argument("--search-epochs", type=int, default=3)
-    args = parser.parse_args(argv)
-    try:
-        start = time.perf_counter()
-        report = bench_cuda() if args.device == "cuda" else bench_cpu(args.fp_epochs, args.qat_epochs,
-                                                                      args.search_epochs)
-    except InputError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    report.update(device=args.device, torch=torch.__version__, threads=torch.get_num_threads(),
-                  cpus=os.cpu_count(), load_average=os.getloadavg(), machine=platform.machine(),
-                  wall_seconds=time.perf_counter() - start)
-    atomic_write_json(args.out, report)
-    print(f"wrote {args.out}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+def benchmark(*, out: str | Path, device: str = "cpu", fp_epochs: int = 20, qat_epochs: int = 8,
+              search_epochs: int = 3) -> dict:
+    """`bench_cpu` (the epochs) or `bench_cuda`, with `bench_environment`'s record and the wall time; the report
+    written to ``out`` atomically and returned. `InputError` for CUDA on a machine without it."""
+    start = time.perf_counter()
+    report = bench_cuda() if device == "cuda" else bench_cpu(fp_epochs, qat_epochs, search_epochs)
+    report.update(**bench_environment(device), wall_seconds=time.perf_counter() - start)
+    atomic_write_json(out, report)
+    return report

@@ -1,1 +1,2 @@
-"""Mapping space, the BatchTile cost model (and its straightforward-loop oracle), the mapper, GEMM -> program, network -> programs."""
+"""The compiler: the mapping space, the BatchTile cost model (and its straightforward-loop oracle), the mapper,
+GEMM -> program (layout, schedule, commands), network -> programs."""

@@ -6,18 +6,23 @@ dimension, and the whole dimension), both loop orders, and K chunks (the largest
 grouping is always on: sorting channels by bits minimizes the sum over column tiles of their widest column, so the
 ungrouped mappings are dominated. Points that do not fit the buffers, or repeat another point, are masked.
 
-The cycle model follows the compiler's program (`codesign.compiler.program`) step by step. A step loads a group of blocks
-and runs the tiles that use them; with two buffer halves, a step's loads overlap the previous step's computes and
-stores, so
+The cycle model follows the compiler's schedule (`codesign.compiler.schedule`) step by step. A step loads a group
+of blocks and runs the tiles that use them; with two buffer halves, a step's loads overlap the previous step's
+computes and stores, so
 
     cycles = L_first + sum over the other steps of max(L_next, C, S) + C_last + fixed
 
 with, per step, ``L`` the load time (beats, bursts, commands), ``C`` the array time (`codesign.hw.timing` per tile
 plus a per-tile gap; an emitting tile's drain overlaps the next tile, so a tile costs at least the drain, and the
 last drain is paid once at the end) and ``S`` the store time. Blocks at the edges are averaged (the mean tiles per
-block), so the model is exact for dimensions that divide and close otherwise. The free constants (`Constants`) are fitted to
-RTL measurements by `codesign.calibrate`; without `build/calibration.json` the defaults apply and
-`load_constants` says so.
+block), so the model is exact for dimensions that divide and close otherwise. The free constants (`Constants`) are
+fitted to RTL measurements by `sim.measure.calibrate` (`make calibrate`); without `build/calibration.json` the fit
+shipped with the package applies, else the defaults, and `load_constants` says so.
+
+`price_mappings` is built from named parts: the terms a (hardware, layer) pair shares (`_pairs`: tile and digit
+counts, load and fetch times), the resident points (`_blocks`: extents, steps and fit; `_step_times`; their
+totals in `_price_resident`), the K split points (`_chunks`, `_chunk_step`, `_price_split`) and the grid's totals
+(`_totals`). `codesign.compiler.naive_pricing` prices the same grid one point at a time, as an oracle.
 
 Energy uses per-access figures from Horowitz, "Computing's energy problem", ISSCC 2014 (45 nm): DRAM 1.3-2.6 nJ per
 64-bit access (we take 2.0 nJ: 250 pJ/byte), SRAM 10 pJ per 64-bit read at 8 KiB growing with the square root of
@@ -30,15 +35,16 @@ from __future__ import annotations
 
 import json
 import math
+import warnings
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
 import torch
 
-from codesign.compiler.mapping import K_SPLITS, MAX_ROW_BYTES, Gemm, Mapping, round_up
+from codesign.compiler.mapping import K_SPLITS, MAX_ROW_BYTES, Gemm, Mapping
 from codesign.hw import isa
-from codesign.hw.config import HardwareConfig
+from codesign.hw.config import HardwareConfig, ceil_div
 from codesign.hw.timing import drain_cycles, fill_cycles
 
 CALIBRATION_PATH = Path("build/calibration.json")
@@ -76,8 +82,6 @@ def load_constants(path: Path = CALIBRATION_PATH) -> Constants:
         shipped = resources.files("codesign.data").joinpath("calibration.json")
         if shipped.is_file():
             return load_constants(Path(str(shipped)))
-    import warnings
-
     warnings.warn(f"{path} not found: the cost model runs uncalibrated (make calibrate)", stacklevel=2)
     return Constants()
 
@@ -105,8 +109,8 @@ class HardwareBatch:
                 "rows": cfg.rows, "cols": cfg.cols, "g": cfg.digit_bits, "bus": words.bus, "max_k": cfg.max_k,
                 "act_buf": cfg.act_buf_bytes, "wgt_buf": cfg.wgt_buf_bytes, "out_buf": cfg.out_buf_bytes,
                 "param_buf": cfg.param_buf_bytes, "p_act": words.act, "p_wgt": words.wgt, "p_out": words.out,
-                "param_slot": round_up(words.param, words.bus),
-                "out_slot": round_up(cfg.rows * words.out, words.bus),
+                "param_slot": ceil_div(words.param, words.bus) * words.bus,
+                "out_slot": ceil_div(cfg.rows * words.out, words.bus) * words.bus,
                 "fill": fill_cycles(cfg), "drain": drain_cycles(cfg),
                 "area_luts": area_luts(cfg), "brams": brams(cfg),
             })
@@ -148,7 +152,7 @@ def area_luts(cfg: HardwareConfig) -> float:
 
 
 def brams(cfg: HardwareConfig) -> float:
-    return float(sum(-(-b // BRAM_BYTES) for b in (cfg.act_buf_bytes, cfg.wgt_buf_bytes, cfg.out_buf_bytes,
+    return float(sum(ceil_div(b, BRAM_BYTES) for b in (cfg.act_buf_bytes, cfg.wgt_buf_bytes, cfg.out_buf_bytes,
                                                     cfg.param_buf_bytes)))
 
 
@@ -209,6 +213,12 @@ def _extent(exp, tiles):
     return torch.where(exp >= EXTENT_BITS, tiles, torch.minimum(2.0 ** exp, tiles))
 
 
+def _round_up(value, step):
+    """``ceil(value / step) * step`` on tensors: the tensor twin of `codesign.hw.config.ceil_div` (times the step),
+    because the model's sizes are float tensors, fractional where digits are averaged, and differentiable."""
+    return torch.ceil(value / step) * step
+
+
 def price_mappings(hw: HardwareBatch, layers: LayerBatch, constants: Constants = Constants(), *,
                    latency: float = 20.0, mask: bool = True, digits: tuple | None = None) -> Costs:
     """Cycles, DRAM bytes and energy of every grid point on every (hardware, layer); see the module docstring.
@@ -219,144 +229,249 @@ def price_mappings(hw: HardwareBatch, layers: LayerBatch, constants: Constants =
     ``digits``, when given, is ``(sum, max)`` of the column tiles' digits per (hardware, layer) [H, L] in place of
     the layers' fixed bits: the search passes `expected_tile_digits` there, and the costs are differentiable in it.
     """
-    c = constants
-    latency = latency * c.latency_scale
+    p = _pairs(hw, layers, constants, latency * constants.latency_scale, digits)
+    H, L = p.m_tiles.shape
+    cycles = torch.empty(H, L, N_RESIDENT + K_SPLITS, dtype=p.dtype, device=p.device)
+    dram = torch.empty_like(cycles)
+    valid = torch.empty(H, L, N_RESIDENT + K_SPLITS, dtype=torch.bool, device=p.device)
+    # The resident part is written in place through [H, L, E(bm), E(bn), order] views, without stacking copies.
+    resident = [x[..., :N_RESIDENT].view(H, L, N_EXTENTS, N_EXTENTS, 2) for x in (cycles, dram, valid)]
+    _price_resident(p, *resident)
+    kc_largest = _price_split(p, cycles[..., N_RESIDENT:], dram[..., N_RESIDENT:], valid[..., N_RESIDENT:])
+    return _totals(p, cycles, dram, valid, kc_largest, mask)
+
+
+# ---- what every point of a (hardware, layer) pair shares
+
+@dataclass
+class _Pairs:
+    """Per (hardware, layer) pair: hardware values [H, 1] (``t``), layer values [1, L], their products [H, L]."""
+    c: Constants
+    latency: float                # the share of the memory latency each burst pays
+    t: dict
+    m: torch.Tensor
+    k: torch.Tensor
+    count: torch.Tensor
+    m_tiles: torch.Tensor         # row tiles
+    n_tiles: torch.Tensor         # column tiles
+    avg_d: torch.Tensor           # digits of the average column tile
+    max_d: torch.Tensor           # digits of the widest column tile
+    param_slot: torch.Tensor      # [H, 1, 1]
+    store_time: torch.Tensor      # one burst per array tile
+    out_fits: torch.Tensor        # two output slots fit the output buffer
+    out_bytes: torch.Tensor       # C, written once
+    compute_pj: torch.Tensor      # the array's arithmetic, per GEMM
+
+    @property
+    def bus(self) -> torch.Tensor:
+        return self.t["bus"]
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.m.dtype
+
+    @property
+    def device(self) -> torch.device:
+        return self.m.device
+
+    def load_time(self, nbytes):
+        """One contiguous load: its beats, its bursts (each paying the latency) and its DMA commands."""
+        c, bus = self.c, self.bus
+        extra = (1,) * (nbytes.dim() - 2)             # hardware values broadcast over the trailing axes
+        burst_bytes = torch.clamp(256 * bus, max=4096.0)
+        commands = torch.ceil(nbytes / MAX_ROW_BYTES)
+        bursts = torch.maximum(torch.ceil(nbytes / burst_bytes.reshape(*burst_bytes.shape, *extra)), commands)
+        return nbytes / bus.reshape(*bus.shape, *extra) * c.beat + bursts * (self.latency + c.burst) + \
+            commands * c.command
+
+    def fetch_time(self, commands):
+        """The program's share of the read channel: 16 bytes per command, fetched 128 bytes per request."""
+        c, bus = self.c, self.bus
+        extra = (1,) * (commands.dim() - 2)
+        return commands * isa.COMMAND_BYTES / bus.reshape(*bus.shape, *extra) * c.beat + \
+            commands * isa.COMMAND_BYTES / isa.FETCH_BYTES * (self.latency + c.burst)
+
+
+def _pairs(hw: HardwareBatch, layers: LayerBatch, c: Constants, latency: float, digits: tuple | None) -> _Pairs:
+    """Tile and digit counts of every pair, and the terms every grid point shares."""
     t = {name: v[:, None] for name, v in hw.t.items()}                   # [H, 1]
     m, k, count = (x[None, :] for x in (layers.m, layers.k, layers.count))   # [1, L]
-    bus, dtype = t["bus"], layers.m.dtype
-
-    m_tiles = torch.ceil(m / t["rows"])                                  # [H, L]
     n_tiles, sum_d, max_d = tile_digits(hw, layers)
     if digits is not None:
         sum_d, max_d = digits
+    m_tiles = torch.ceil(m / t["rows"])                                  # [H, L]
     avg_d = sum_d / n_tiles
-    burst_bytes = torch.clamp(256 * bus, max=4096.0)
+    return _Pairs(
+        c=c, latency=latency, t=t, m=m, k=k, count=count, m_tiles=m_tiles, n_tiles=n_tiles, avg_d=avg_d,
+        max_d=max_d, param_slot=t["param_slot"][..., None],
+        store_time=t["out_slot"] / t["bus"] * c.beat + latency + c.burst + c.command,
+        out_fits=2 * t["out_slot"] <= t["out_buf"], out_bytes=m_tiles * n_tiles * t["out_slot"],
+        # First of avg_d's uses, as it always was: autograd sums a tensor's gradients in the order of its uses.
+        compute_pj=m_tiles * t["rows"] * k * n_tiles * t["cols"] * avg_d * (E_MULT8_PJ * t["g"] / 8 + E_ADD32_PJ))
 
-    def load_time(nbytes):
-        extra = (1,) * (nbytes.dim() - 2)             # hardware values broadcast over the trailing axes
-        commands = torch.ceil(nbytes / MAX_ROW_BYTES)
-        bursts = torch.maximum(torch.ceil(nbytes / burst_bytes.reshape(*burst_bytes.shape, *extra)), commands)
-        return nbytes / bus.reshape(*bus.shape, *extra) * c.beat + bursts * (latency + c.burst) + \
-            commands * c.command
 
-    def fetch_time(commands):
-        """The program's share of the read channel: 16 bytes per command, fetched 128 bytes per request."""
-        extra = (1,) * (commands.dim() - 2)
-        return commands * isa.COMMAND_BYTES / bus.reshape(*bus.shape, *extra) * c.beat + \
-            commands * isa.COMMAND_BYTES / isa.FETCH_BYTES * (latency + c.burst)
+# ---- resident points [H, L, E(bm), E(bn), order]
 
-    store_time = t["out_slot"] / bus * c.beat + latency + c.burst + c.command      # one burst per tile
-    out_fits = 2 * t["out_slot"] <= t["out_buf"]
-    out_bytes = m_tiles * n_tiles * t["out_slot"]
-    pj_per_byte = dram_pj_per_byte(t["act_buf"])
-    compute_pj = m_tiles * t["rows"] * k * n_tiles * t["cols"] * avg_d * (E_MULT8_PJ * t["g"] / 8 + E_ADD32_PJ)
+@dataclass
+class _Blocks:
+    """The resident grid: block extents and counts on their own axes [H, L, E] (bm, then bn), step counts on the
+    whole grid [H, L, E, E], and the whole-K slots [H, L, 1]."""
+    bm: torch.Tensor
+    bn: torch.Tensor
+    m_blocks: torch.Tensor
+    n_blocks: torch.Tensor
+    steps: torch.Tensor
+    last_tiles: torch.Tensor      # the last step holds the edge blocks
+    tiles_per_step: torch.Tensor  # the other steps share the rest evenly
+    act_slot: torch.Tensor
+    wgt_slot: torch.Tensor        # the average column tile
+    fits: torch.Tensor            # [H, L, E, E]
 
-    # ---- resident points [H, L, E(bm), E(bn), 2]
-    e = torch.arange(N_EXTENTS, dtype=dtype, device=m.device)
-    bm, bn = _extent(e, m_tiles[..., None]), _extent(e, n_tiles[..., None])        # [H, L, E]
-    fresh_m = (e >= EXTENT_BITS) | (2.0 ** e < m_tiles[..., None])
-    fresh_n = (e >= EXTENT_BITS) | (2.0 ** e < n_tiles[..., None])
-    act_slot = _ceil_to(k * t["p_act"], bus)[..., None]
-    wgt_slot = _ceil_to(k * avg_d * t["p_wgt"], bus)[..., None]
-    param_slot = t["param_slot"][..., None]
+
+def _blocks(p: _Pairs) -> _Blocks:
+    """The block extents (powers of two, and the whole dimension; a power of two past the dimension repeats it and
+    is masked), the steps they make, and which fit the buffers double-buffered."""
+    t, k, bus = p.t, p.k, p.bus
+    e = torch.arange(N_EXTENTS, dtype=p.dtype, device=p.device)
+    bm, bn = _extent(e, p.m_tiles[..., None]), _extent(e, p.n_tiles[..., None])        # [H, L, E]
+    fresh_m = (e >= EXTENT_BITS) | (2.0 ** e < p.m_tiles[..., None])
+    fresh_n = (e >= EXTENT_BITS) | (2.0 ** e < p.n_tiles[..., None])
+    act_slot = _round_up(k * t["p_act"], bus)[..., None]
+    wgt_slot = _round_up(k * p.avg_d * t["p_wgt"], bus)[..., None]
+    widest_slot = _round_up(k * p.max_d * t["p_wgt"], bus)[..., None]
     ok_m = fresh_m & (2 * bm * act_slot <= t["act_buf"][..., None])
-    ok_n = fresh_n & (2 * bn * _ceil_to(k * max_d * t["p_wgt"], bus)[..., None] <= t["wgt_buf"][..., None]) & \
-        (2 * bn * param_slot <= t["param_buf"][..., None])
-    a_load = load_time(bm * act_slot)
-    w_load = load_time(bn * wgt_slot) + load_time(bn * param_slot)
-    m_blocks, n_blocks = torch.ceil(m_tiles[..., None] / bm), torch.ceil(n_tiles[..., None] / bn)
-    # A tile's drain overlaps the next tile; only a tile shorter than the drain waits for the held bank.
-    tile_time = torch.maximum(k * avg_d + t["fill"] + c.tile_gap, t["drain"])[..., None, None]
+    ok_n = fresh_n & (2 * bn * widest_slot <= t["wgt_buf"][..., None]) & \
+        (2 * bn * p.param_slot <= t["param_buf"][..., None])
+    fits = ok_m[..., :, None] & ok_n[..., None, :] & (k <= t["max_k"])[..., None, None] & \
+        p.out_fits[..., None, None]
+    m_blocks, n_blocks = torch.ceil(p.m_tiles[..., None] / bm), torch.ceil(p.n_tiles[..., None] / bn)
     steps = m_blocks[..., :, None] * n_blocks[..., None, :]
-    # The last step holds the edge blocks (``last_tiles``); the other steps share the rest evenly.
-    last_tiles = (m_tiles[..., None] - (m_blocks - 1) * bm)[..., :, None] * \
-        (n_tiles[..., None] - (n_blocks - 1) * bn)[..., None, :]
-    tiles_per_step = torch.where(steps > 1, ((m_tiles * n_tiles)[..., None, None] - last_tiles) /
+    last_tiles = (p.m_tiles[..., None] - (m_blocks - 1) * bm)[..., :, None] * \
+        (p.n_tiles[..., None] - (n_blocks - 1) * bn)[..., None, :]
+    tiles_per_step = torch.where(steps > 1, ((p.m_tiles * p.n_tiles)[..., None, None] - last_tiles) /
                                  (steps - 1).clamp(min=1), last_tiles)
+    return _Blocks(bm=bm, bn=bn, m_blocks=m_blocks, n_blocks=n_blocks, steps=steps, last_tiles=last_tiles,
+                   tiles_per_step=tiles_per_step, act_slot=act_slot, wgt_slot=wgt_slot, fits=fits)
+
+
+@dataclass
+class _StepTimes:
+    """Per resident point [H, L, E, E]: a step's loads, its work, and what follows the last load."""
+    a_load: torch.Tensor          # an activation block and the step's commands
+    w_load: torch.Tensor          # a weight block and its parameters
+    step_fetch: torch.Tensor      # the step's COMPUTEs and STOREs
+    body: torch.Tensor            # the step's tiles
+    tail: torch.Tensor
+
+
+def _step_times(p: _Pairs, b: _Blocks) -> _StepTimes:
+    c, t = p.c, p.t
+    a_load = p.load_time(b.bm * b.act_slot)
+    w_load = p.load_time(b.bn * b.wgt_slot) + p.load_time(b.bn * p.param_slot)
+    # A tile's drain overlaps the next tile; only a tile shorter than the drain waits for the held bank.
+    tile_time = torch.maximum(p.k * p.avg_d + t["fill"] + c.tile_gap, t["drain"])[..., None, None]
     # Every step also fetches its commands (a COMPUTE and a STORE per tile) over the same read channel.
-    step_fetch = fetch_time(2 * tiles_per_step)
-    a_load = a_load[..., :, None] + step_fetch + fetch_time(torch.ones_like(step_fetch))
-    w_load = w_load[..., None, :] + fetch_time(2 * torch.ones_like(step_fetch))
+    step_fetch = p.fetch_time(2 * b.tiles_per_step)
+    a_load = a_load[..., :, None] + step_fetch + p.fetch_time(torch.ones_like(step_fetch))
+    w_load = w_load[..., None, :] + p.fetch_time(2 * torch.ones_like(step_fetch))
     # A step is as slow as its slowest unit: the array, the stores, or the decoder (a COMPUTE and a STORE per tile).
-    unit = torch.clamp(torch.maximum(tile_time, store_time[..., None, None]), min=2 * c.decode)
-    body = tiles_per_step * unit
-    both = a_load + w_load
+    unit = torch.clamp(torch.maximum(tile_time, p.store_time[..., None, None]), min=2 * c.decode)
     # After the last load: the last step's computes and stores, the last drain and store, the first fetch, the last
     # response.
-    tail = last_tiles * unit + (t["drain"] + store_time)[..., None, None] + c.fixed + 2 * latency
-    peak = torch.maximum(both, body)
-    # Written straight into the grid's resident part (order fastest), without stacking copies.
-    H, L = m_tiles.shape
-    G = N_RESIDENT + K_SPLITS
-    cycles = torch.empty(H, L, G, dtype=dtype, device=m.device)
-    dram = torch.empty_like(cycles)
-    valid = torch.empty(H, L, G, dtype=torch.bool, device=m.device)
-    res_cycles = cycles[..., :N_RESIDENT].view(H, L, N_EXTENTS, N_EXTENTS, 2)
-    res_dram = dram[..., :N_RESIDENT].view(H, L, N_EXTENTS, N_EXTENTS, 2)
-    res_valid = valid[..., :N_RESIDENT].view(H, L, N_EXTENTS, N_EXTENTS, 2)
-    res_cycles[..., 0] = both + (n_blocks[..., None, :] - 1) * peak + \
-        (steps - n_blocks[..., None, :]) * torch.maximum(a_load, body) + tail
-    res_cycles[..., 1] = both + (m_blocks[..., :, None] - 1) * peak + \
-        (steps - m_blocks[..., :, None]) * torch.maximum(w_load + step_fetch, body) + tail
-    ok = ok_m[..., :, None] & ok_n[..., None, :] & (k <= t["max_k"])[..., None, None] & out_fits[..., None, None]
-    res_valid[..., 0] = ok
-    res_valid[..., 1] = ok
-    a_total = (m_tiles * act_slot[..., 0])[..., None, None]
-    w_total = (n_tiles[..., None] * (wgt_slot + param_slot))[..., None]
-    fixed_bytes = out_bytes[..., None, None]
-    res_dram[..., 0] = a_total * n_blocks[..., None, :] + (w_total + fixed_bytes)       # A again per weight block
-    res_dram[..., 1] = (a_total + fixed_bytes) + w_total * m_blocks[..., :, None]       # W again per act block
+    tail = b.last_tiles * unit + (t["drain"] + p.store_time)[..., None, None] + c.fixed + 2 * p.latency
+    return _StepTimes(a_load=a_load, w_load=w_load, step_fetch=step_fetch, body=b.tiles_per_step * unit, tail=tail)
 
-    # ---- K split points [H, L, S]
-    kc_largest = torch.floor(torch.minimum(torch.minimum(t["act_buf"] / 2 / t["p_act"],
-                                                         t["wgt_buf"] / 2 / (max_d * t["p_wgt"])),
-                                           torch.minimum(t["max_k"], k)))
-    s = torch.arange(K_SPLITS, dtype=dtype, device=m.device)
-    kc = torch.floor(kc_largest[..., None] / 2.0 ** s)
-    chunks = torch.ceil(k[..., None] / kc.clamp(min=1))
-    k_last = k[..., None] - (chunks - 1) * kc          # each tile's last chunk: shorter, and it drains and stores
-    tiles = (m_tiles * n_tiles)[..., None]
-    p_act, p_wgt = t["p_act"][..., None], (avg_d * t["p_wgt"])[..., None]
 
-    def chunk_step(length, last: bool):
-        act, wgt = _ceil_to(length * p_act, bus[..., None]), _ceil_to(length * p_wgt, bus[..., None])
-        commands = 5.0 if last else 4.0               # three loads and a COMPUTE, and the STORE after the last
-        load = load_time(act) + load_time(wgt) + load_time(param_slot.expand_as(length)) + \
-            fetch_time(torch.full_like(length, commands))
-        tile = length * avg_d[..., None] + t["fill"][..., None] + c.tile_gap
-        if last:                                      # the emitting chunks' copies are a drain apart at least
-            full = kc * avg_d[..., None] + t["fill"][..., None] + c.tile_gap
-            tile = torch.maximum(tile, t["drain"][..., None] - (chunks - 1) * full)
-        body = torch.clamp(torch.maximum(tile, store_time[..., None]) if last else tile, min=commands * c.decode)
-        return load, body, act + wgt + param_slot
+def _price_resident(p: _Pairs, cycles: torch.Tensor, dram: torch.Tensor, valid: torch.Tensor) -> None:
+    """Fill the resident points: the first step loads both blocks; a step that moves the outer block too overlaps
+    both loads with the previous step's work, the others only the inner block's."""
+    b = _blocks(p)
+    s = _step_times(p, b)
+    both = s.a_load + s.w_load
+    peak = torch.maximum(both, s.body)
+    cycles[..., 0] = both + (b.n_blocks[..., None, :] - 1) * peak + \
+        (b.steps - b.n_blocks[..., None, :]) * torch.maximum(s.a_load, s.body) + s.tail
+    cycles[..., 1] = both + (b.m_blocks[..., :, None] - 1) * peak + \
+        (b.steps - b.m_blocks[..., :, None]) * torch.maximum(s.w_load + s.step_fetch, s.body) + s.tail
+    valid[..., 0] = b.fits
+    valid[..., 1] = b.fits
+    a_total = (p.m_tiles * b.act_slot[..., 0])[..., None, None]
+    w_total = (p.n_tiles[..., None] * (b.wgt_slot + p.param_slot))[..., None]
+    fixed_bytes = p.out_bytes[..., None, None]
+    dram[..., 0] = a_total * b.n_blocks[..., None, :] + (w_total + fixed_bytes)       # A again per weight block
+    dram[..., 1] = (a_total + fixed_bytes) + w_total * b.m_blocks[..., :, None]       # W again per act block
 
-    full_load, full_body, full_bytes = chunk_step(kc, last=False)
-    last_load, last_body, last_bytes = chunk_step(k_last, last=True)
+
+# ---- K split points [H, L, S]
+
+@dataclass
+class _Chunks:
+    largest: torch.Tensor         # [H, L] the largest K chunk that fits
+    kc: torch.Tensor              # [H, L, S] it and its halvings
+    count: torch.Tensor           # chunks per tile
+    k_last: torch.Tensor          # each tile's last chunk: shorter, and it drains and stores
+
+
+def _chunks(p: _Pairs) -> _Chunks:
+    t, k = p.t, p.k
+    largest = torch.floor(torch.minimum(torch.minimum(t["act_buf"] / 2 / t["p_act"],
+                                                      t["wgt_buf"] / 2 / (p.max_d * t["p_wgt"])),
+                                        torch.minimum(t["max_k"], k)))
+    s = torch.arange(K_SPLITS, dtype=p.dtype, device=p.device)
+    kc = torch.floor(largest[..., None] / 2.0 ** s)
+    count = torch.ceil(k[..., None] / kc.clamp(min=1))
+    return _Chunks(largest=largest, kc=kc, count=count, k_last=k[..., None] - (count - 1) * kc)
+
+
+def _chunk_step(p: _Pairs, ch: _Chunks, length: torch.Tensor, last: bool):
+    """One chunk of one tile: its loads (A, W and parameters, and its commands), its work, and its bytes."""
+    c, t, bus = p.c, p.t, p.bus[..., None]
+    p_act, p_wgt = t["p_act"][..., None], (p.avg_d * t["p_wgt"])[..., None]
+    act, wgt = _round_up(length * p_act, bus), _round_up(length * p_wgt, bus)
+    commands = 5.0 if last else 4.0               # three loads and a COMPUTE, and the STORE after the last
+    load = p.load_time(act) + p.load_time(wgt) + p.load_time(p.param_slot.expand_as(length)) + \
+        p.fetch_time(torch.full_like(length, commands))
+    tile = length * p.avg_d[..., None] + t["fill"][..., None] + c.tile_gap
+    if last:                                      # the emitting chunks' copies are a drain apart at least
+        full = ch.kc * p.avg_d[..., None] + t["fill"][..., None] + c.tile_gap
+        tile = torch.maximum(tile, t["drain"][..., None] - (ch.count - 1) * full)
+    body = torch.clamp(torch.maximum(tile, p.store_time[..., None]) if last else tile, min=commands * c.decode)
+    return load, body, act + wgt + p.param_slot
+
+
+def _price_split(p: _Pairs, cycles: torch.Tensor, dram: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    """Fill the K split points (bm = bn = 1, every tile loads its chunks in turn); return the largest chunk."""
+    c, t, bus = p.c, p.t, p.bus[..., None]
+    ch = _chunks(p)
+    tiles = (p.m_tiles * p.n_tiles)[..., None]
+    full_load, full_body, full_bytes = _chunk_step(p, ch, ch.kc, last=False)
+    last_load, last_body, last_bytes = _chunk_step(p, ch, ch.k_last, last=True)
     # The loads of a step overlap the previous step's work; the program ends with the last step's own work.
-    split_cycles = full_load + tiles * ((chunks - 1) * torch.maximum(full_load, full_body) +
-                                        torch.maximum(last_load, last_body)) - torch.maximum(last_load, last_body) + \
-        last_body + (t["drain"] + store_time)[..., None] + c.fixed + 2 * latency
-    split_bytes = tiles * ((chunks - 1) * full_bytes + last_bytes) + out_bytes[..., None]
-    split_ok = (kc >= 1) & (kc < k[..., None]) & (2 * _ceil_to(kc * t["p_act"][..., None], bus[..., None]) <= t["act_buf"][..., None]) & \
-        (2 * _ceil_to(kc * (max_d * t["p_wgt"])[..., None], bus[..., None]) <= t["wgt_buf"][..., None]) & \
-        (2 * param_slot <= t["param_buf"][..., None]) & out_fits[..., None]
+    cycles[...] = full_load + tiles * ((ch.count - 1) * torch.maximum(full_load, full_body) +
+                                       torch.maximum(last_load, last_body)) - torch.maximum(last_load, last_body) + \
+        last_body + (t["drain"] + p.store_time)[..., None] + c.fixed + 2 * p.latency
+    dram[...] = tiles * ((ch.count - 1) * full_bytes + last_bytes) + p.out_bytes[..., None]
+    valid[...] = (ch.kc >= 1) & (ch.kc < p.k[..., None]) & \
+        (2 * _round_up(ch.kc * t["p_act"][..., None], bus) <= t["act_buf"][..., None]) & \
+        (2 * _round_up(ch.kc * (p.max_d * t["p_wgt"])[..., None], bus) <= t["wgt_buf"][..., None]) & \
+        (2 * p.param_slot <= t["param_buf"][..., None]) & p.out_fits[..., None]
+    return ch.largest
 
-    # ---- the grid [H, L, G]
-    cycles[..., N_RESIDENT:] = split_cycles
-    valid[..., N_RESIDENT:] = split_ok
-    dram[..., N_RESIDENT:] = split_bytes
-    cycles.mul_(count[..., None])
-    dram.mul_(count[..., None])
-    energy = dram * pj_per_byte[..., None] + (count * compute_pj)[..., None]
+
+# ---- the grid [H, L, G]
+
+def _totals(p: _Pairs, cycles: torch.Tensor, dram: torch.Tensor, valid: torch.Tensor, kc_largest: torch.Tensor,
+            mask: bool) -> Costs:
+    """Every point times the layer's count, its energy (DRAM traffic and the array's arithmetic), the masked points
+    at infinity."""
+    t = p.t
+    cycles.mul_(p.count[..., None])
+    dram.mul_(p.count[..., None])
+    energy = dram * dram_pj_per_byte(t["act_buf"])[..., None] + (p.count * p.compute_pj)[..., None]
     if mask:
         cycles.masked_fill_(~valid, math.inf)
-    return Costs(cycles=cycles, dram_bytes=dram, energy_pj=energy, valid=valid, m_tiles=m_tiles, n_tiles=n_tiles,
-                 k=k.expand_as(m_tiles), kc_largest=kc_largest)
-
-
-def _ceil_to(value, step):
-    return torch.ceil(value / step) * step
-
+    return Costs(cycles=cycles, dram_bytes=dram, energy_pj=energy, valid=valid, m_tiles=p.m_tiles,
+                 n_tiles=p.n_tiles, k=p.k.expand_as(p.m_tiles), kc_largest=kc_largest)
 
 
 def grid_index(costs: Costs, h: int, layer: int, mapping: Mapping) -> int:
@@ -400,7 +515,7 @@ def expected_tile_digits(bit_probs: torch.Tensor, bit_values, cols: int, g: int)
     order = torch.argsort((bit_probs * values).sum(-1).detach(), stable=True)
     probs = bit_probs[order]
     n = probs.shape[0]
-    tiles = -(-n // cols)
+    tiles = ceil_div(n, cols)
     probs = torch.cat([probs, probs.new_zeros(tiles * cols - n, probs.shape[1])]).reshape(tiles, cols, -1)
     d_max = int(math.ceil(float(values.max()) / g))
     thresholds = g * torch.arange(d_max, dtype=values.dtype, device=values.device)        # (d - 1) g, d = 1..
@@ -411,14 +526,3 @@ def expected_tile_digits(bit_probs: torch.Tensor, bit_values, cols: int, g: int)
     expected = (1 - cdf.prod(dim=1)).sum(-1)                                                # [tiles]
     return expected.sum(), expected.max()
 
-
-def expected_cost(costs: Costs, hw_probs: torch.Tensor, hw: HardwareBatch | None = None) -> dict:
-    """The search's differentiable objective terms: under a distribution ``hw_probs`` [H] over the hardware
-    candidates, the expected network cycles, DRAM bytes and energy of the best mappings (each layer at its cheapest
-    point), and with ``hw`` the expected area (PE LUTs from the PE table, block RAMs). Gradients reach ``hw_probs`` and, when the costs were priced with
-    ``digits=expected_tile_digits(...)``, the per-channel bit probabilities through the chosen points' costs."""
-    best = costs.best()
-    terms = {name: (hw_probs * best[name].sum(dim=-1)).sum() for name in ("cycles", "dram_bytes", "energy_pj")}
-    if hw is not None:                                 # the area term: PE LUTs and block RAMs per candidate
-        terms.update({name: (hw_probs * hw.t[name]).sum() for name in ("area_luts", "brams")})
-    return terms

@@ -25,15 +25,11 @@ import numpy as np
 
 from codesign.errors import InputError
 from codesign.hw import isa
-from codesign.hw.config import HardwareConfig
+from codesign.hw.config import HardwareConfig, ceil_div
 
 ORDERS = ("weights", "acts")
 MAX_ROW_BYTES = 1 << 15        # DMA rows are split at 32 KiB (the command's row_bytes field is 16 bits)
 K_SPLITS = 6                   # K chunks tried when K does not fit: the largest that fits and five halvings
-
-
-def round_up(value: int, step: int) -> int:
-    return -(-value // step) * step
 
 
 @dataclass(frozen=True)
@@ -105,7 +101,7 @@ def plan(cfg: HardwareConfig, gemm: Gemm, mapping: Mapping) -> Plan:
     bus = words.bus
     bits = np.asarray(gemm.bits, dtype=np.int64)
     permutation = np.argsort(bits, kind="stable") if mapping.group else np.arange(gemm.n)
-    n_tiles = -(-gemm.n // cfg.cols)
+    n_tiles = ceil_div(gemm.n, cfg.cols)
     padded = np.ones(n_tiles * cfg.cols, dtype=np.int64)      # padding columns: 1-bit zero weights
     padded[:gemm.n] = bits[permutation]
     tile_bits = tuple(int(padded[j * cfg.cols:(j + 1) * cfg.cols].max()) for j in range(n_tiles))
@@ -113,12 +109,12 @@ def plan(cfg: HardwareConfig, gemm: Gemm, mapping: Mapping) -> Plan:
     chunks = tuple((k0, min(k0 + kc, gemm.k)) for k0 in range(0, gemm.k, kc))
     return Plan(
         cfg=cfg, gemm=gemm, mapping=mapping, permutation=tuple(int(p) for p in permutation), tile_bits=tile_bits,
-        m_tiles=-(-gemm.m // cfg.rows), n_tiles=n_tiles, chunks=chunks,
-        act_slot=round_up(kc * words.act, bus),
-        wgt_slots=tuple(tuple(round_up((k1 - k0) * cfg.digits(b) * words.wgt, bus) for k0, k1 in chunks)
+        m_tiles=ceil_div(gemm.m, cfg.rows), n_tiles=n_tiles, chunks=chunks,
+        act_slot=ceil_div(kc * words.act, bus) * bus,
+        wgt_slots=tuple(tuple(ceil_div((k1 - k0) * cfg.digits(b) * words.wgt, bus) * bus for k0, k1 in chunks)
                         for b in tile_bits),
-        param_slot=round_up(words.param, bus),
-        out_slot=round_up(cfg.rows * words.out, bus),
+        param_slot=ceil_div(words.param, bus) * bus,
+        out_slot=ceil_div(cfg.rows * words.out, bus) * bus,
         row_major_possible=words.out % bus == 0 and words.out * 8 == cfg.cols * cfg.act_bits,
     )
 
@@ -159,7 +155,7 @@ def _extents(limit: int) -> list[int]:
 def enumerate_mappings(cfg: HardwareConfig, gemm: Gemm) -> list[Mapping]:
     """Every valid mapping of ``gemm`` on ``cfg`` in the space described above (block extents: powers of two and
     the whole dimension; K chunks: the whole K, else the largest that fits and its halvings)."""
-    m_tiles, n_tiles = -(-gemm.m // cfg.rows), -(-gemm.n // cfg.cols)
+    m_tiles, n_tiles = ceil_div(gemm.m, cfg.rows), ceil_div(gemm.n, cfg.cols)
     found = []
     for group in (True, False):
         if not group and len(set(gemm.bits)) == 1:
@@ -190,8 +186,8 @@ def _largest_chunk(cfg: HardwareConfig, gemm: Gemm, group: bool) -> int:
 
 
 def simple_mapping(cfg: HardwareConfig, gemm: Gemm, name: str = "gemm") -> Mapping:
-    """The mapping the test tiler always used: one array tile per block, weight-stationary, the whole K when it fits
-    and the largest K chunk otherwise. A baseline for the cost model to beat."""
+    """The simplest mapping: one array tile per block, weight-stationary, the whole K when it fits and the largest K
+    chunk otherwise. A baseline for the cost model to beat, and `codesign sim gemm --system`'s default."""
     if fit_problem(plan(cfg, gemm, Mapping())) is None:
         return Mapping()
     kc = _largest_chunk(cfg, gemm, True)

@@ -1,11 +1,12 @@
-"""The BatchTile search as a straightforward Python loop: the baseline `codesign.bench.batchtile` times it against.
+"""The BatchTile search as a straightforward Python loop: BatchTile's oracle, and the baseline
+`codesign.bench.batchtile` times it against.
 
-For each hardware, each layer GEMM and each point of the mapping grid, in the order of `codesign.compiler.batchtile.Costs`
-(the resident points ``(bm extent, bn extent, order)`` with order fastest, then the ``K_SPLITS`` K chunks), the
-cycles are computed with plain Python floats, one point at a time, by the formulas of
-`codesign.compiler.batchtile.price_mappings` written out line by line; points that do not fit (or repeat another point) are
-skipped, and the cheapest point is kept. No torch or numpy runs in the loop, so this is what the search would cost
-without the batched tensor program, and, written independently of it, a check on its indexing.
+For each hardware, each layer GEMM and each point of the mapping grid, in the order of
+`codesign.compiler.batchtile.Costs` (the resident points ``(bm extent, bn extent, order)`` with order fastest, then the
+``K_SPLITS`` K chunks), the cycles are computed with plain Python floats, one point at a time, by the formulas of
+`codesign.compiler.batchtile.price_mappings` written out line by line; points that do not fit (or repeat another
+point) are skipped, and the cheapest point is kept. No torch or numpy runs in the loop, so this is what the search
+would cost without the batched tensor program, and, written independently of it, a check on its indexing.
 When `price_mappings` changes, this loop changes with it: `tests/codesign/compiler/test_batchtile.py` compares the two
 point by point.
 """
@@ -18,7 +19,7 @@ from dataclasses import dataclass
 from codesign.compiler.batchtile import EXTENT_BITS, N_EXTENTS, N_RESIDENT, Constants
 from codesign.compiler.mapping import K_SPLITS, MAX_ROW_BYTES, Gemm, Mapping, enumerate_mappings
 from codesign.hw import isa
-from codesign.hw.config import HardwareConfig
+from codesign.hw.config import HardwareConfig, ceil_div
 from codesign.hw.timing import drain_cycles, fill_cycles
 
 GRID_POINTS = N_RESIDENT + K_SPLITS
@@ -34,7 +35,8 @@ class NaiveSearch:
     totals: list[float]                  # [H]
 
 
-def _ceil_to(value: float, step: float) -> float:
+def _round_up(value: float, step: float) -> float:
+    """BatchTile's ``_round_up`` on plain floats (sizes are fractional where digits are averaged)."""
     return math.ceil(value / step) * step
 
 
@@ -44,10 +46,11 @@ def _extent(exponent: int, tiles: float) -> float:
 
 def tile_digits(cfg: HardwareConfig, gemm: Gemm) -> tuple[float, float, float]:
     """Column tiles, the sum of their digits and the widest tile's digits, channels sorted by bits (as
-    `codesign.compiler.batchtile.tile_digits`: tile j's widest column is sorted channel ``min((j + 1) * cols, N) - 1``)."""
+    `codesign.compiler.batchtile.tile_digits`: tile j's widest column is sorted channel
+    ``min((j + 1) * cols, N) - 1``)."""
     bits = sorted(gemm.bits)
-    n_tiles = math.ceil(gemm.n / cfg.cols)
-    digits = [math.ceil(bits[min((j + 1) * cfg.cols, gemm.n) - 1] / cfg.digit_bits) for j in range(n_tiles)]
+    n_tiles = ceil_div(gemm.n, cfg.cols)
+    digits = [ceil_div(bits[min((j + 1) * cfg.cols, gemm.n) - 1], cfg.digit_bits) for j in range(n_tiles)]
     return float(n_tiles), float(sum(digits)), float(max(digits))
 
 
@@ -85,21 +88,21 @@ def _pair(cfg: HardwareConfig, gemm: Gemm, count: int, c: Constants, latency: fl
     latency = latency * c.latency_scale
     words = isa.word_bytes(cfg)
     bus = float(words.bus)
-    param_slot = float(-(-words.param // words.bus) * words.bus)
-    out_slot = float(-(-(cfg.rows * words.out) // words.bus) * words.bus)
+    param_slot = float(ceil_div(words.param, words.bus) * words.bus)
+    out_slot = float(ceil_div(cfg.rows * words.out, words.bus) * words.bus)
     k, p_act, p_wgt = float(gemm.k), float(words.act), float(words.wgt)
     n_tiles, sum_d, max_d = tile_digits(cfg, gemm)
     avg_d = sum_d / n_tiles
     act_buf, wgt_buf = float(cfg.act_buf_bytes), float(cfg.wgt_buf_bytes)
     return _Pair(
         constants=c, latency=latency, count=float(count), k=k, bus=bus, burst_bytes=min(256 * bus, 4096.0),
-        m_tiles=float(math.ceil(gemm.m / cfg.rows)), n_tiles=n_tiles, avg_d=avg_d, max_d=max_d, p_act=p_act,
+        m_tiles=float(ceil_div(gemm.m, cfg.rows)), n_tiles=n_tiles, avg_d=avg_d, max_d=max_d, p_act=p_act,
         p_wgt=p_wgt, param_slot=param_slot, fill=float(fill_cycles(cfg)),
         drain=float(drain_cycles(cfg)), max_k=float(cfg.max_k), act_buf=act_buf, wgt_buf=wgt_buf,
         param_buf=float(cfg.param_buf_bytes), out_fits=2 * out_slot <= cfg.out_buf_bytes,
         store_time=out_slot / bus * c.beat + latency + c.burst + c.command,
-        act_slot=_ceil_to(k * p_act, bus), wgt_slot=_ceil_to(k * avg_d * p_wgt, bus),
-        widest_slot=_ceil_to(k * max_d * p_wgt, bus),
+        act_slot=_round_up(k * p_act, bus), wgt_slot=_round_up(k * avg_d * p_wgt, bus),
+        widest_slot=_round_up(k * max_d * p_wgt, bus),
         kc_largest=math.floor(min(act_buf / 2 / p_act, wgt_buf / 2 / (max_d * p_wgt), float(cfg.max_k), k)))
 
 
@@ -149,9 +152,9 @@ def _resident_point(p: _Pair, bm_e: int, bn_e: int, order: int) -> float:
 def _split_point(p: _Pair, split: int) -> float:
     """Bm = bn = 1 and K in chunks of the largest chunk that fits, halved ``split`` times."""
     kc = math.floor(p.kc_largest / 2.0 ** split)
-    split_act = _ceil_to(kc * p.p_act, p.bus)
+    split_act = _round_up(kc * p.p_act, p.bus)
     fits = 1 <= kc < p.k and 2 * split_act <= p.act_buf and \
-        2 * _ceil_to(kc * (p.max_d * p.p_wgt), p.bus) <= p.wgt_buf and 2 * p.param_slot <= p.param_buf and p.out_fits
+        2 * _round_up(kc * (p.max_d * p.p_wgt), p.bus) <= p.wgt_buf and 2 * p.param_slot <= p.param_buf and p.out_fits
     if not fits:
         return math.inf
     c = p.constants
@@ -161,8 +164,8 @@ def _split_point(p: _Pair, split: int) -> float:
 
     def chunk_step(length: float, last: bool) -> tuple[float, float]:
         commands = 5.0 if last else 4.0
-        load = _load_time(p, _ceil_to(length * p.p_act, p.bus)) + \
-            _load_time(p, _ceil_to(length * (p.avg_d * p.p_wgt), p.bus)) + _load_time(p, p.param_slot) + \
+        load = _load_time(p, _round_up(length * p.p_act, p.bus)) + \
+            _load_time(p, _round_up(length * (p.avg_d * p.p_wgt), p.bus)) + _load_time(p, p.param_slot) + \
             _fetch_time(p, commands)
         tile = length * p.avg_d + p.fill + c.tile_gap
         if last:                                  # the emitting chunks' copies are a drain apart at least

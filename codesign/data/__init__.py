@@ -1,1 +1,2 @@
-"""Committed data the software side reads: the PE area table from synthesis (see README for the command)."""
+"""Committed measurements the software side reads as data: the PE area table (`make pe-table`, from Yosys) and the
+cost model's calibration (`make calibrate`, from RTL cycle counts). The search never runs the RTL; it reads these."""

@@ -18,7 +18,9 @@ DIGIT_BITS = (1, 2, 4, 8)
 AXI_DATA_BITS = (64, 128, 256)
 
 
-def _ceil_div(a: int, b: int) -> int:
+def ceil_div(a: int, b: int) -> int:
+    """``ceil(a / b)`` for integers, exact at any size (no float). The one integer ceiling of the project: tile
+    counts, digits, words and bus-aligned slots (``ceil_div(n, bus) * bus``) all use it."""
     return -(-a // b)
 
 
@@ -100,7 +102,7 @@ class HardwareConfig:
     @property
     def digits_max(self) -> int:
         """Digits of the widest weight: cycles per reduction step at ``weight_bits_max``."""
-        return _ceil_div(self.weight_bits_max, self.digit_bits)
+        return ceil_div(self.weight_bits_max, self.digit_bits)
 
     @property
     def shift_max(self) -> int:
@@ -117,7 +119,7 @@ class HardwareConfig:
 
     def digits(self, weight_bits: int) -> int:
         """Cycles per reduction step for a column tile whose widest weight has ``weight_bits`` bits."""
-        return _ceil_div(weight_bits, self.digit_bits)
+        return ceil_div(weight_bits, self.digit_bits)
 
     # ---- serialization
     def to_dict(self) -> dict:

@@ -55,6 +55,7 @@ def _config_registers() -> list[Register]:
 
 
 COUNTERS = ("cycles", "compute_cycles", "stall_cycles", "bytes_read", "bytes_written")
+COUNTER_BITS = 48               # each counter's width in the RTL; its _LO / _HI pair reads it zero-extended
 _COUNTER_DOCS = {
     "cycles": "cycles from START to DONE",
     "compute_cycles": "cycles the systolic array is busy (feed and flush of a tile; drains overlap the next tile)",

@@ -36,7 +36,7 @@ import enum
 from dataclasses import dataclass, fields
 
 from codesign.errors import InputError
-from codesign.hw.config import HardwareConfig
+from codesign.hw.config import HardwareConfig, ceil_div
 
 COMMAND_BITS = 128
 COMMAND_BYTES = COMMAND_BITS // 8
@@ -184,7 +184,7 @@ def disassemble(blob: bytes) -> str:
 
 # ---- operand layout
 def _pow2_bytes(bits: int) -> int:
-    nbytes = max(1, -(-bits // 8))
+    nbytes = max(1, ceil_div(bits, 8))
     return 1 << (nbytes - 1).bit_length()
 
 

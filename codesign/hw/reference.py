@@ -64,10 +64,6 @@ def act_range(act_bits: int, signed: bool) -> tuple[int, int]:
     return 0, (1 << act_bits) - 1
 
 
-def weight_range(bits: int) -> tuple[int, int]:
-    return -(1 << (bits - 1)), (1 << (bits - 1)) - 1
-
-
 def gemm_accumulate(cfg: HardwareConfig, a: np.ndarray, w: np.ndarray, w_bits, *, act_signed: bool) -> np.ndarray:
     """The accumulator contents after a GEMM: A (M x K) @ W (K x N), checked against every hardware bound."""
     a = np.asarray(a, dtype=np.int64)

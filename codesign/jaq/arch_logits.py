@@ -3,7 +3,8 @@
 Per stage: its depth (1 .. the stage's maximum) and its width multiplier; per block: its depthwise kernel and its
 expansion ratio. `ArchLogits.sample` draws one architecture with hard Gumbel-softmax (straight-through): the forward
 pass runs only the sampled path, and the one-hot's gradient reaches the logits through the gates the supernet
-multiplies in (`codesign.quant.supernet.ArchGates`) and through the cost of the sampled layers (`codesign.jaq.search_cost`).
+multiplies in (`codesign.quant.supernet.ArchGates`) and through the cost of the sampled layers
+(`codesign.jaq.search_cost`).
 """
 
 from __future__ import annotations

@@ -1,12 +1,14 @@
-"""The search's baselines and the final retraining of every design the report compares.
+"""The search's baselines and the final retraining of every design the report compares: the bodies of the steps
+``random`` and ``retrain`` of `codesign.jaq.pipeline` (this module uses the search, the search never uses it).
 
 - Random search with the same budget as the differentiable search: as many random designs (architecture, one
   weight width per layer, activation widths, an allowed hardware candidate) as the search has epochs' derived
   designs, each scored by the same objective on a proxy accuracy (one QAT epoch from the warmed-up shared weights,
   on the validation set); the best that meets the budgets is retrained like the chosen design.
 - `retrain_all`: the chosen design; the same network at uniform 8-bit (w8a8) and uniform 4-bit weights (w4a8) on
-  the same hardware; the fixed-hardware search's design; the random search's best. Each is exported to its integer model and
-  priced through the compiler's mapper (`codesign.compiler.mapper.map_layers`), the figures `make verify` checks.
+  the same hardware; the fixed-hardware search's design; the random search's best. Each is exported to its integer
+  model and priced through the compiler's mapper (`codesign.compiler.mapper.map_layers`), the figures `make verify`
+  checks.
 """
 
 from __future__ import annotations

@@ -2,7 +2,8 @@
 
 A candidate is a full `HardwareConfig`; the space is the product of the PE-array rows and columns, the digit
 width g, the activation / weight buffer sizes and the bus width, every other field at its default. Each candidate
-carries the area estimate the search's budget uses (`codesign.compiler.batchtile.area_luts`, the PE array's LUTs from the
+carries the area estimate the search's budget uses (`codesign.compiler.batchtile.area_luts`, the PE array's LUTs
+from the
 committed PE table, and `brams`, the buffers' block RAMs).
 """
 

@@ -1,10 +1,15 @@
-"""The search report: `report.md` from a jinja2 template, with four plots (matplotlib, Agg backend).
+"""The search report: `report.md` from a jinja2 template (`report_markdown`), with four plots (matplotlib, Agg
+backend), one function each, so each can be drawn, tested and changed on its own:
 
-- ``pareto.png``: every design the run explored (each search epoch's derived design and every random design) by
-  proxy accuracy and predicted cycles, coloured by PE-array LUTs, with the Pareto front and the retrained designs;
-- ``bits.png``: the chosen network's weight bits per layer (mean, min and max over its channels) and activation bits;
-- ``latency.png``: predicted cycles per layer, chosen design against the same network at uniform 8-bit;
-- ``hardware.png``: how the hardware generation network's distribution converged over the search epochs.
+- ``pareto.png`` (`pareto_plot`): every design the run explored (each search epoch's derived design and every
+  random design) by proxy accuracy and predicted cycles, coloured by PE-array LUTs, with the Pareto front and the
+  retrained designs;
+- ``bits.png`` (`bits_plot`): the chosen network's weight bits per layer (mean, min and max over its channels) and
+  activation bits;
+- ``latency.png`` (`latency_plot`): predicted cycles per layer, chosen design against the same network at uniform
+  8-bit;
+- ``hardware.png`` (`hardware_plot`): how the hardware generation network's distribution converged over the search
+  epochs.
 """
 
 from __future__ import annotations
@@ -19,23 +24,34 @@ from codesign.jaq.hwspace import hardware_name
 
 PLOTS = ("pareto.png", "bits.png", "latency.png", "hardware.png")
 LABELS = {"chosen": "co-search (chosen)", "int8": "same network, uniform 8-bit",
-          "int4": "same network, uniform 4-bit weights", "fixed_hw": "search, hardware fixed", "random": "random search"}
+          "int4": "same network, uniform 4-bit weights", "fixed_hw": "search, hardware fixed",
+          "random": "random search"}
 
 
 def write_report(out: str | Path, design: dict, state: dict, configs) -> Path:
+    """The four plots and ``report.md`` in ``out``, from the design and the finished run's state."""
     out = Path(out)
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    history, retrained = state["history"], state["results"]["retrained"]
+    pareto_plot(out / "pareto.png", explored_designs(state), retrained)
+    bits_plot(out / "bits.png", design)
+    latency_plot(out / "latency.png", design, retrained)
+    hardware_plot(out / "hardware.png", history.get("search", []), configs)
+    return atomic_write_text(out / "report.md", report_markdown(design, retrained, history))
 
+
+def explored_designs(state: dict) -> list[dict]:
+    """Every design the run explored: each search epoch's derived design, then every random design."""
     results, history = state["results"], state["history"]
     explored = [dict(d["design"], source=f"search epoch {d['epoch'] + 1}") for d in history.get("search", [])]
     explored += [dict(d["design"], source=f"fixed-hw epoch {d['epoch'] + 1}")
                  for d in history.get("search_fixed_hw", [])]
     explored += [dict(d, source="random") for d in results.get("random_derived", {}).get("explored", [])]
-    retrained = results["retrained"]
+    return explored
 
-    # ---- Pareto front of the explored designs
+
+def pareto_plot(path: Path, explored: list[dict], retrained: dict) -> Path:
+    """``pareto.png``: the explored designs by proxy accuracy and predicted cycles, the front, the retrained."""
+    plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for marker, prefix in (("o", "search"), ("s", "fixed-hw"), ("^", "random")):
         points = [d for d in explored if d["source"].startswith(prefix)]
@@ -53,9 +69,12 @@ def write_report(out: str | Path, design: dict, state: dict, configs) -> Path:
     ax.set_ylabel("accuracy (explored: proxy on val; stars: retrained, test)")
     fig.colorbar(sc, ax=ax, label="PE-array LUTs")
     ax.legend(fontsize=8, loc="lower right")
-    atomic_save_figure(out / "pareto.png", fig, dpi=110)
+    return atomic_save_figure(path, fig, dpi=110)
 
-    # ---- bits per layer
+
+def bits_plot(path: Path, design: dict) -> Path:
+    """``bits.png``: the chosen network's weight bits per layer (mean, min .. max over channels), activation bits."""
+    plt = _pyplot()
     layers = [name for name, b in design["bits"].items() if b["w"]]
     w = [design["bits"][name]["w"] for name in layers]
     fig, ax = plt.subplots(figsize=(max(6, 0.45 * len(layers)), 4))
@@ -68,9 +87,12 @@ def write_report(out: str | Path, design: dict, state: dict, configs) -> Path:
     ax.set_xticks(list(x), layers, rotation=60, ha="right", fontsize=8)
     ax.set_ylabel("bits")
     ax.legend(fontsize=8)
-    atomic_save_figure(out / "bits.png", fig, dpi=110)
+    return atomic_save_figure(path, fig, dpi=110)
 
-    # ---- latency per layer
+
+def latency_plot(path: Path, design: dict, retrained: dict) -> Path:
+    """``latency.png``: predicted cycles per layer, the chosen design against its network at uniform 8-bit."""
+    plt = _pyplot()
     chosen_layers, int8_layers = per_layer_cycles(retrained["chosen"]["layers"]), \
         per_layer_cycles(retrained["int8"]["layers"])
     names = list(chosen_layers)
@@ -80,10 +102,13 @@ def write_report(out: str | Path, design: dict, state: dict, configs) -> Path:
     ax.set_xticks(range(len(names)), names, rotation=60, ha="right", fontsize=8)
     ax.set_ylabel(f"predicted cycles ({design['hardware_name']})")
     ax.legend(fontsize=8)
-    atomic_save_figure(out / "latency.png", fig, dpi=110)
+    return atomic_save_figure(path, fig, dpi=110)
 
-    # ---- hardware distribution over the epochs
-    search = history.get("search", [])
+
+def hardware_plot(path: Path, search: list[dict], configs) -> Path:
+    """``hardware.png``: the hardware generation network's distribution over the search epochs (``search``: the
+    search's history), its six most probable candidates at the end and all others together."""
+    plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 4))
     if search:
         final = search[-1]["hw_probs"]
@@ -95,13 +120,25 @@ def write_report(out: str | Path, design: dict, state: dict, configs) -> Path:
     ax.set_xlabel("search epoch")
     ax.set_ylabel("probability")
     ax.legend(fontsize=7)
-    atomic_save_figure(out / "hardware.png", fig, dpi=110)
+    return atomic_save_figure(path, fig, dpi=110)
 
+
+def report_markdown(design: dict, retrained: dict, history: dict) -> str:
+    """``report.md``'s text (`templates/search_report.md.j2`), the plots by their file names."""
+    chosen_layers, int8_layers = per_layer_cycles(retrained["chosen"]["layers"]), \
+        per_layer_cycles(retrained["int8"]["layers"])
     rows = [dict(retrained[tag], tag=tag, label=LABELS[tag]) for tag in LABELS if tag in retrained]
-    text = templates.render("search_report.md.j2", design=design, rows=rows, history=history, plots=PLOTS,
-                           layer_rows=[{"name": n, "int8": int8_layers.get(n, 0.0), "chosen": chosen_layers[n]}
-                                       for n in names])
-    return atomic_write_text(out / "report.md", text)
+    return templates.render("search_report.md.j2", design=design, rows=rows, history=history, plots=PLOTS,
+                            layer_rows=[{"name": n, "int8": int8_layers.get(n, 0.0), "chosen": chosen_layers[n]}
+                                        for n in chosen_layers])
+
+
+def _pyplot():
+    """matplotlib's pyplot on the Agg backend (files only, no display)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    return plt
 
 
 def pareto_front(points: list[tuple[float, float]]) -> list[tuple[float, float]]:

@@ -1,13 +1,16 @@
-"""`make search`: JAQ's joint search of the network architecture, its per-channel weight bits and the accelerator.
+"""JAQ's joint search of the network architecture, its per-channel weight bits and the accelerator: the run's
+state (`SearchRun`: data, supernet, hardware candidates, budgets, checkpoint) and what its phases do.
 
-Phases (each resumable from ``checkpoint.pt``, written atomically after every epoch and every phase):
+The phases are named steps (`codesign.jaq.pipeline`, run by `codesign.steps.Flow`, each resumable from
+``checkpoint.pt``, written atomically after every epoch and every phase):
 
 1. ``warmup``: the supernet's shared weights in float, each step on the largest network and on a random one
-   (the sandwich rule), so every subnet starts from usable weights.
-2. ``search``: single-path differentiable search. Each step samples an architecture (hard Gumbel-softmax,
-   `codesign.jaq.arch_logits`), runs it in the supernet's ``search`` mode (CSQ: the top ``csq_fraction`` channels by
-   |gamma| carry the six weight-bit branches, mixed by Gumbel-softmax weights), and asks the hardware generation
-   network (`codesign.jaq.hwgen`) for a distribution over the candidates. The loss is
+   (the sandwich rule), so every subnet starts from usable weights (`SearchRun.warm_up`, through
+   `codesign.quant.train.fit`).
+2. ``search``: single-path differentiable search (`SearchRun.search`). Each step samples an architecture (hard
+   Gumbel-softmax, `codesign.jaq.arch_logits`), runs it in the supernet's ``search`` mode (CSQ: the top
+   ``csq_fraction`` channels by |gamma| carry the six weight-bit branches, mixed by Gumbel-softmax weights), and asks
+   the hardware generation network (`codesign.jaq.hwgen`) for a distribution over the candidates. The loss is
 
        cross-entropy + w_lat E[cycles] / C_ref + w_energy E[energy] / E_ref
                      + w_area (E[PE LUTs] / A_ref + E[BRAMs] / B_ref) / 2
@@ -18,11 +21,12 @@ Phases (each resumable from ``checkpoint.pt``, written atomically after every ep
    Adam optimizer trains the weights and LSQ steps, another the architecture, bit and generator logits, on the
    same batches (single-level, as JAQ's search does). Candidates over the LUT budget are masked out throughout:
    a hard budget, not a penalty.
-3. ``derive``: the most probable architecture and bits; the network is priced exactly on every candidate and the
-   generator's choice is kept if it meets the budgets, else the cheapest candidate that does (the run says so);
-   if none does, the run stops and reports the closest design instead of exporting one that violates them.
+3. ``derive`` (the end of each search): the most probable architecture and bits; the network is priced exactly on
+   every candidate and the generator's choice is kept if it meets the budgets, else the cheapest candidate that
+   does (the run says so); if none does, the run stops and reports the closest design instead of exporting one
+   that violates them.
 4. Baselines in the same run (`codesign.jaq.baselines`): the same search with the hardware fixed to the default
-   configuration, and random search with the same number of evaluated designs.
+   configuration (``search_fixed_hw``), and random search with the same number of evaluated designs (``random``).
 5. ``retrain``: each final network is extracted with its shared weights, fine-tuned in float briefly, then
    QAT-trained; the chosen design's network also at uniform 8-bit (w8a8) and uniform 4-bit weights (w4a8) on the
    same hardware. Accuracies are measured in integer mode, i.e. they are the exported integer models'.
@@ -39,6 +43,7 @@ import io
 import json
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -48,7 +53,6 @@ from tqdm import tqdm
 
 from codesign.compiler.batchtile import Constants, HardwareBatch, load_constants
 from codesign.errors import InputError
-from codesign.files import atomic_write_bytes
 from codesign.hw.config import HardwareConfig
 from codesign.jaq.arch_logits import ArchLogits
 from codesign.jaq.hwgen import HardwareGenerator, network_features
@@ -58,9 +62,11 @@ from codesign.quant.datasets import DataSplit, ImageSet, load_digits
 from codesign.quant.qmodel import QuantNet
 from codesign.quant.quantizers import check_bits
 from codesign.quant.supernet import DIGITS, ArchChoice, LayerBits, SuperNet, SupernetSpec, mean_weight_bits, sample_arch
-from codesign.quant.train import accuracy, fit
+from codesign.quant.train import FitState, accuracy, fit
+from codesign.steps import Flow, Step
 
 CHECKPOINT = "checkpoint.pt"
+SEARCHES = ("search", "search_fixed_hw")      # the phases with a `Searcher`, in the order they run
 BUDGET_PENALTY = 10.0
 PROXY_QAT_EPOCHS = 1
 
@@ -168,10 +174,11 @@ class Searcher:
 
 
 class SearchRun:
-    """One `make search` run in ``out``: phases, checkpoints, results."""
+    """One `make search` run in ``out``: its state, checkpoints and results; ``steps`` (`codesign.jaq.pipeline`)
+    are the phases `run` runs."""
 
     def __init__(self, settings: SearchSettings, out: str | Path, *, progress: bool = True,
-                 data: DataSplit | None = None, spec: SupernetSpec = DIGITS):
+                 data: DataSplit | None = None, spec: SupernetSpec = DIGITS, steps: Sequence[Step[SearchRun]] = ()):
         self.settings, self.out, self.progress = settings, Path(out), progress
         self.device = settings.device
         self.data = data or load_digits(seed=settings.seed)
@@ -190,6 +197,8 @@ class SearchRun:
         largest = [p.layer for p in arch_layers(self.net, ArchChoice.largest(self.spec), batch=settings.batch)]
         self.allowed = self._area_mask(largest)
         self.reference = self._reference(largest)
+        self.flow = Flow(steps, self.state, checkpoint=self.checkpoint_path, dump=self._dump)
+        self._warmup: dict | None = None         # the warm-up's training state while it runs (its checkpoints)
 
     # ---- budgets and references
 
@@ -222,20 +231,25 @@ class SearchRun:
         return self.out / CHECKPOINT
 
     def save(self) -> None:
+        """Checkpoint now (atomically, through the flow, which also keeps the running phase's seconds)."""
+        self.flow.checkpoint()
+
+    def _dump(self) -> bytes:
         self.state["seconds"] = self._seconds_before + time.perf_counter() - self._started
         state = {"fingerprint": self.settings.fingerprint(), "state": self.state, "rng": torch.get_rng_state(),
                  "cuda_rng": torch.cuda.get_rng_state() if self.device == "cuda" else None,
                  "net": self.net.state_dict(),
-                 "searchers": {k: s.state_dict() for k, s in self.searchers.items()}}
+                 "searchers": {k: s.state_dict() for k, s in self.searchers.items()}, "warmup": self._warmup}
         buffer = io.BytesIO()
         torch.save(state, buffer)
-        atomic_write_bytes(self.checkpoint_path, buffer.getvalue())
+        return buffer.getvalue()
 
-    def load(self) -> dict | None:
-        """The checkpoint's saved searchers' states, or None when there is no checkpoint."""
+    def load(self) -> bool:
+        """Resume from the checkpoint, if there is one: the record, the supernet, the RNG state, the searchers and
+        an interrupted warm-up's training state. Whether there was a checkpoint."""
         path = self.checkpoint_path
         if not path.exists():
-            return None
+            return False
         try:
             saved = torch.load(path, weights_only=True, map_location=self.device)
             fingerprint, state, rng = saved["fingerprint"], saved["state"], saved["rng"]
@@ -245,51 +259,38 @@ class SearchRun:
         if fingerprint != self.settings.fingerprint():
             raise InputError("checkpoint", str(path), "one written with the same settings (these differ); pass "
                              "--restart to start over, or the same options to resume")
-        self.state = state
+        self.state.clear()                      # the flow's record is this dict: refill it
+        self.state.update(state)
         self._seconds_before = state.get("seconds", 0.0)
         self.net.load_state_dict(saved["net"])
+        self._warmup = saved.get("warmup")
+        for name in SEARCHES:                   # every search begun, in order; building one draws random numbers,
+            if name in saved["searchers"]:      # so the saved random state is restored after them
+                self.searchers[name] = self._searcher(name, saved["searchers"])
         torch.set_rng_state(rng.cpu())
         if self.device == "cuda" and saved.get("cuda_rng") is not None:     # the Gumbel noise of a CUDA run
             torch.cuda.set_rng_state(saved["cuda_rng"].cpu())
-        return saved["searchers"]
-
-    # ---- phases
+        return True
 
     def run(self) -> dict:
-        from codesign.jaq import baselines as search_baselines
-
-        saved = self.load() or {}
-        s = self.settings
-        if self.state["phase"] == "warmup":
-            self._warmup()
-            self.state.update(phase="search", epoch=0)
-            self.save()
-        for name, fixed in (("search", None), ("search_fixed_hw", self.default_index())):
-            if name == "search_fixed_hw" and not s.baselines:
-                continue
-            if self.state["phase"] != name and name not in saved:
-                continue                       # a phase this run has not reached
-            searcher = self.searchers[name] = self._searcher(name, saved)
-            if self.state["phase"] == name:
-                self._search(name, searcher, fixed)
-                self.state["results"][f"{name}_derived"] = self.derive(searcher, fixed)
-                self.state.update(phase=_next_phase(name, s.baselines), epoch=0)
-                self.save()
-        if self.state["phase"] == "random":
-            self.state["results"]["random_derived"] = search_baselines.random_search(self)
-            self.state.update(phase="retrain", epoch=0)
-            self.save()
-        if self.state["phase"] == "retrain":
-            search_baselines.retrain_all(self)
-            self.state.update(phase="done")
-            self.save()
+        """The phases, from where the checkpoint (if any) stopped; the results."""
+        self.load()
+        self.flow.run(self)
         return self.state["results"]
+
+    # ---- phases
 
     def default_index(self) -> int:
         default = HardwareConfig()
         if default in self.configs and bool(self.allowed[self.configs.index(default)]):
             return self.configs.index(default)
         return int(torch.nonzero(self.allowed)[0])
+
+    def searcher(self, name: str) -> Searcher:
+        """The search ``name``'s state: resumed, or fresh from the warmed-up supernet."""
+        if name not in self.searchers:
+            self.searchers[name] = self._searcher(name, {})
+        return self.searchers[name]
 
     def _searcher(self, name: str, saved: dict) -> Searcher:
         """The search's state: from the checkpoint, or fresh from the warmed-up supernet."""
@@ -308,32 +309,54 @@ class SearchRun:
         for images, labels in self.data.train.batches(self.settings.batch_size, shuffle=True, generator=generator):
             yield images.to(self.device), labels.to(self.device)
 
-    def _warmup(self) -> None:
+    def warm_up(self) -> None:
+        """Phase 1 (see the module docstring): `fit` with the sandwich rule's loss on each epoch's seeded batches,
+        checkpointed after every epoch (the optimizer, the schedule and the architecture sampler with it)."""
         s, net = self.settings, self.net
         largest = ArchChoice.largest(self.spec)
-        optimizer = torch.optim.Adam(net.parameters(), lr=s.lr)
-        steps = s.warmup_epochs * math.ceil(len(self.data.train) / s.batch_size)
-        schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, max(steps, 1))
         arch_gen = torch.Generator().manual_seed(s.seed)
         history = self.state["history"].setdefault("warmup", [])
-        net.train()
-        # Warm-up is short: it restarts from its first epoch when interrupted (its optimizer is not kept).
-        for epoch in range(s.warmup_epochs):
-            bar, total, start = self._bar(math.ceil(len(self.data.train) / s.batch_size), f"warmup {epoch + 1}/"
-                                          f"{s.warmup_epochs}"), 0.0, time.perf_counter()
-            for images, labels in self._epoch_batches("warmup", epoch):
-                loss = F.cross_entropy(net(images, largest), labels) + \
-                    F.cross_entropy(net(images, sample_arch(self.spec, arch_gen)), labels)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                schedule.step()
-                value = float(loss.detach())
-                total += value
-                bar.update()
-                bar.set_postfix(loss=f"{value:.3f}")
-            bar.close()
-            history.append({"epoch": epoch, "loss": total / bar.total, "seconds": time.perf_counter() - start})
+        steps_per_epoch = math.ceil(len(self.data.train) / s.batch_size)
+        resume, self._warmup = self._warmup, None
+        if resume is not None:
+            arch_gen.set_state(resume["arch_gen"].cpu())    # a CUDA run's checkpoint maps it there
+        epoch = {"bar": None, "total": 0.0}
+
+        def loss(images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+            return F.cross_entropy(net(images, largest), labels) + \
+                F.cross_entropy(net(images, sample_arch(self.spec, arch_gen)), labels)
+
+        def batches(index: int):
+            epoch.update(bar=self._bar(steps_per_epoch, f"warmup {index + 1}/{s.warmup_epochs}"), total=0.0)
+            return self._epoch_batches("warmup", index)
+
+        def after_step(value: torch.Tensor) -> None:
+            value = float(value.detach())
+            epoch["total"] += value
+            epoch["bar"].update()
+            epoch["bar"].set_postfix(loss=f"{value:.3f}")
+
+        def after_epoch(state: FitState) -> None:
+            epoch["bar"].close()
+            history.append({"epoch": state.epoch - 1, "loss": epoch["total"] / steps_per_epoch,
+                            "seconds": state.seconds})
+            self.state["epoch"] = state.epoch
+            self._warmup = {"fit": state.state_dict(), "arch_gen": arch_gen.get_state()}
+            self.save()
+
+        fit(net, self.data.train, epochs=s.warmup_epochs, lr=s.lr, batch_size=s.batch_size, loss=loss,
+            batches=batches, after_step=after_step, after_epoch=after_epoch,
+            resume=None if resume is None else resume["fit"])
+        self._warmup = None
+        self.state["epoch"] = 0
+
+    def search(self, name: str, fixed: int | None) -> None:
+        """Phases 2 and 3 for the search ``name`` (``fixed``: the hardware candidate it is held to, if any): its
+        epochs from where it stands, then its derived design in the results."""
+        searcher = self.searcher(name)
+        self._search(name, searcher, fixed)
+        self.state["results"][f"{name}_derived"] = self.derive(searcher, fixed)
+        self.state["epoch"] = 0
 
     def _search(self, name: str, searcher: Searcher, fixed: int | None) -> None:
         s = self.settings
@@ -482,12 +505,6 @@ def proxy_accuracy(run: SearchRun, net: SuperNet, arch: ArchChoice, bits: dict[s
     return metrics["acc_val"]
 
 
-def _next_phase(name: str, baselines: bool) -> str:
-    if name == "search":
-        return "search_fixed_hw" if baselines else "retrain"
-    return "random"
-
-
 def hash_tag(tag: str) -> int:
     return int(hashlib.sha256(tag.encode()).hexdigest()[:8], 16)
 
@@ -518,24 +535,3 @@ def retrain(run: SearchRun, net: SuperNet, arch: ArchChoice, bits: dict[str, Lay
     subnet = subnet.cpu()
     return subnet, {"acc": accuracy(subnet, run.data.test), "acc_val": accuracy(subnet, run.data.val),
                     "train_seconds": time.perf_counter() - start}
-
-
-
-def run_search(settings: SearchSettings, out: str | Path, *, restart: bool = False, progress: bool = True) -> dict:
-    """A whole `make search`: the phases (resumed from the checkpoint unless ``restart``), then ``design.json``,
-    ``hardware.json`` and the report. Raises `BudgetError` when no design meets the budgets."""
-    from codesign.jaq.design import build_design, write_design
-    from codesign.jaq.report import write_report
-
-    out = Path(out)
-    if restart:
-        (out / CHECKPOINT).unlink(missing_ok=True)
-    run = SearchRun(settings, out, progress=progress)
-    resumed = run.checkpoint_path.exists()
-    if progress and resumed:
-        print(f"resuming {run.checkpoint_path} (pass --restart to start over)", flush=True)
-    run.run()
-    design = build_design(run, run.state["seconds"])
-    write_report(out, design, run.state, run.configs)
-    write_design(out, design)
-    return design

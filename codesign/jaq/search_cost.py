@@ -12,6 +12,8 @@ hardware candidate in one `price_mappings` call, with each column tile's digits 
 under the layers' per-channel bit probabilities (`expected_tile_digits`, per distinct (cols, g) of the
 candidates); each layer's cost is multiplied by the straight-through gates of the choices it belongs to, so the
 architecture logits, the bit logits and the hardware distribution all receive the cost's gradient.
+`SearchCost.expected` takes the loss's expectations under the hardware distribution: the one place they are taken
+(BatchTile prices; the search, its only user, weighs).
 
 `network_costs` prices a fixed network (known bits) on every candidate exactly: the derivation and the baselines.
 """

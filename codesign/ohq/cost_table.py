@@ -6,7 +6,8 @@ bits: at g = 2, 3- and 4-bit weights cost the same. A `CostTable` holds, for eve
 channels at one digit count, the cost at each digit count of interest.
 
 A *pricer* turns layers (with their own per-channel bits) into `LayerCost`s and says where its figures come from:
-`BatchTilePricer` here (the calibrated cost model, `codesign ohq --fast`), `sim.measure.layer_costs.RtlPricer` by running
+`BatchTilePricer` here (the calibrated cost model, `codesign ohq --fast`), `sim.measure.layer_costs.RtlPricer` by
+running
 the compiled programs on the RTL (the default).
 """
 
@@ -37,7 +38,8 @@ class Pricer(Protocol):
 
 
 class BatchTilePricer:
-    """BatchTile's figures for each layer's best mapping (`codesign.compiler.mapper.best_mappings`), in one batched call."""
+    """BatchTile's figures for each layer's best mapping (`codesign.compiler.mapper.best_mappings`), in one batched
+    call."""
 
     source = "predicted"
 

@@ -1,16 +1,20 @@
 """OHQ mode: hardware-measured mixed precision for a trained model (`codesign ohq`).
 
-1. OQA, what the hardware costs: per accelerator layer and weight digit count, its cycles, DRAM bytes and energy
-   (`codesign.ohq.cost_table`; measured on the RTL by `sim.measure.layer_costs.RtlPricer`, or BatchTile's prediction with
-   ``--fast``).
-2. MQE, what accuracy costs: per item and candidate width, the KL divergence of the model's outputs with only that
-   item's weights quantized (`codesign.ohq.sensitivity`).
-3. The allocation: the integer linear program of `codesign.ohq.allocation`, one width per item, minimizing the
-   summed sensitivity with the total cycles <= budget x the cycles of the whole network at the widest candidate
-   (8 bits), and optionally the weight bytes <= a size budget (a fraction of the 8-bit size).
-4. The quantized model (a short QAT for a QuantNet) and the curve of accuracy against cycles over budgets, beside
-   uniform 8- and 4-bit weights and a sensitivity-blind allocation at each budget: the same ILP minimizing the bits
+`run_ohq` runs five named steps (`STEPS`, through the one driver `codesign.steps.Flow`, which times each):
+
+1. ``costs``, OQA, what the hardware costs: per accelerator layer and weight digit count, its cycles, DRAM bytes
+   and energy (`codesign.ohq.cost_table`; measured on the RTL by `sim.measure.layer_costs.RtlPricer`, or
+   BatchTile's prediction with ``--fast``).
+2. ``sensitivity``, MQE, what accuracy costs: per item and candidate width, the KL divergence of the model's
+   outputs with only that item's weights quantized (`codesign.ohq.sensitivity`).
+3. ``ilp``, the allocation: the integer linear program of `codesign.ohq.allocation`, one width per item, minimizing
+   the summed sensitivity with the total cycles <= budget x the cycles of the whole network at the widest
+   candidate (8 bits), and optionally the weight bytes <= a size budget (a fraction of the 8-bit size); the same at
+   each budget of the report's curve, beside a sensitivity-blind allocation: the same ILP minimizing the bits
    taken away, uniformly over items, so that only the hardware decides.
+4. ``quantize``: the quantized models (a short QAT for a QuantNet) of the chosen allocation, of the curve's and of
+   uniform 8- and 4-bit weights, with their accuracies.
+5. ``pricing_chosen``: the chosen allocation priced as it is, the summary.
 
 Items. An item is a layer or, with a group size G, a group of G consecutive output channels of a layer. G must be
 a multiple of the array's ``cols``: a column tile costs what its widest channel costs, so the hardware rewards
@@ -29,7 +33,6 @@ mean less sensitivity, so the ILP settles on the widest width of each digit coun
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
@@ -44,6 +47,7 @@ from codesign.ohq.cost_table import BatchTilePricer, CostTable, Pricer, cost_tab
 from codesign.ohq.model import Bits, Groups, OhqModel, Quantized
 from codesign.quant.datasets import DataSplit
 from codesign.quant.quantizers import check_bits
+from codesign.steps import Flow, Step
 
 BUDGETS = (0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
 CHOICES = (2, 3, 4, 5, 6, 8)
@@ -208,32 +212,55 @@ class OhqResult:
     timings: dict = field(default_factory=dict)
 
 
-def run_ohq(model: OhqModel, cfg: HardwareConfig, pricer: Pricer, options: OhqOptions, *,
-            calibration: torch.Tensor, data: DataSplit | None, log: Callable[[str], None] = print) -> OhqResult:
-    """The whole OHQ flow for ``model`` on ``cfg`` (see the module docstring)."""
-    options.validate(cfg)
-    timings = {}
-    start = time.perf_counter()
-    model.prepare(calibration)
-    layers = model.layers(options.batch)
-    digit_counts = sorted({cfg.digits(b) for b in options.choices})
-    table = cost_table(pricer, cfg, layers, digit_counts)
-    timings["costs_s"] = time.perf_counter() - start
-    log(f"costs: {len(table.costs)} accelerator layers x digits {digit_counts}, {table.description} "
-        f"({timings['costs_s']:.1f} s)")
+@dataclass
+class OhqRun:
+    """The state OHQ's steps work on: the inputs, then what each step makes."""
 
-    start = time.perf_counter()
-    groups, sensitivity = model.sensitivity(calibration, options.choices, options.group_size)
-    timings["sensitivity_s"] = time.perf_counter() - start
-    log(f"sensitivity (MQE): {len(groups)} items x widths {list(options.choices)} on {len(calibration)} images "
-        f"({timings['sensitivity_s']:.1f} s)")
-    problem = build_problem(cfg, layers, table, groups, sensitivity, options.choices)
-    reference = problem.totals(problem.widest)
+    model: OhqModel
+    cfg: HardwareConfig
+    pricer: Pricer
+    options: OhqOptions
+    calibration: torch.Tensor
+    data: DataSplit | None
+    layers: list[Layer] = field(default_factory=list)
+    table: CostTable | None = None
+    groups: Groups = field(default_factory=list)
+    sensitivity: torch.Tensor | None = None
+    problem: OhqProblem | None = None
+    reference: dict = field(default_factory=dict)     # the totals with every weight at the widest width
+    chosen: Allocation | None = None
+    curve: list[dict] = field(default_factory=list)
+    uniform: dict[str, dict] = field(default_factory=dict)
+    quantized: Quantized | None = None
+    summary: dict = field(default_factory=dict)
 
-    start = time.perf_counter()
-    chosen = problem.allocate(options.latency_budget, size_budget=options.size_budget)
-    timings["ilp_s"] = time.perf_counter() - start
-    curve = []
+
+def costs(run: OhqRun) -> str:
+    """OQA: the model's accelerator layers priced at every digit count of the candidate widths."""
+    run.model.prepare(run.calibration)
+    run.layers = run.model.layers(run.options.batch)
+    digit_counts = sorted({run.cfg.digits(b) for b in run.options.choices})
+    run.table = cost_table(run.pricer, run.cfg, run.layers, digit_counts)
+    return f"costs: {len(run.table.costs)} accelerator layers x digits {digit_counts}, {run.table.description}"
+
+
+def sensitivity(run: OhqRun) -> str:
+    """MQE: per item and candidate width, the KL divergence with only that item quantized."""
+    options = run.options
+    run.groups, run.sensitivity = run.model.sensitivity(run.calibration, options.choices, options.group_size)
+    return (f"sensitivity (MQE): {len(run.groups)} items x widths {list(options.choices)} on {len(run.calibration)} "
+            "images")
+
+
+def ilp(run: OhqRun) -> None:
+    """The ILP's tables, the chosen allocation at the latency budget, and the curve's OHQ and sensitivity-blind
+    allocations at each of the report's budgets."""
+    options = run.options
+    problem = run.problem = build_problem(run.cfg, run.layers, run.table, run.groups, run.sensitivity,
+                                          options.choices)
+    run.reference = problem.totals(problem.widest)
+    run.chosen = problem.allocate(options.latency_budget, size_budget=options.size_budget)
+    run.curve = []
     for budget in options.budgets:
         point = {"budget": budget}
         for key, blind in (("ohq", False), ("blind", True)):
@@ -242,37 +269,57 @@ def run_ohq(model: OhqModel, cfg: HardwareConfig, pricer: Pricer, options: OhqOp
             except InputError as exc:           # a budget below what any allocation reaches
                 point[key] = {"feasible": False, "reason": str(exc)}
                 continue
-            point[key] = _point(problem, allocation.choice, reference)
-        curve.append(point)
+            point[key] = _point(problem, allocation.choice, run.reference)
+        run.curve.append(point)
 
-    start = time.perf_counter()
+
+def quantize(run: OhqRun) -> str:
+    """The quantized model of every allocation the report shows (uniform widths, the curve, the chosen one), each
+    distinct allocation once, with its accuracy."""
+    problem, options = run.problem, run.options
     evaluated: dict[tuple, Quantized] = {}
 
     def evaluate(choice: np.ndarray) -> Quantized:
         bits = problem.bits(choice)
         key = tuple(sorted(bits.items()))
         if key not in evaluated:
-            evaluated[key] = model.quantize(bits, data, options.qat_epochs, options.qat_lr)
+            evaluated[key] = run.model.quantize(bits, run.data, options.qat_epochs, options.qat_lr)
         return evaluated[key]
 
-    uniform = {}
+    run.uniform = {}
     for bits in sorted({max(options.choices), 4} & set(options.choices), reverse=True):
         choice = problem.uniform(bits)
-        uniform[f"w{bits}"] = {**_point(problem, choice, reference), "accuracy": evaluate(choice).accuracy}
-    for point in curve:
+        run.uniform[f"w{bits}"] = {**_point(problem, choice, run.reference), "accuracy": evaluate(choice).accuracy}
+    for point in run.curve:
         for key in ("ohq", "blind"):
             if point[key]["feasible"]:
                 point[key]["accuracy"] = evaluate(np.asarray(point[key]["choice"])).accuracy
-    quantized = evaluate(chosen.choice)
-    timings["quantize_s"] = time.perf_counter() - start
-    log(f"quantized models: {len(evaluated)} distinct allocations, QAT {options.qat_epochs} epochs each "
-        f"({timings['quantize_s']:.1f} s)")
+    run.quantized = evaluate(run.chosen.choice)
+    return f"quantized models: {len(evaluated)} distinct allocations, QAT {options.qat_epochs} epochs each"
 
-    start = time.perf_counter()
-    summary = _summary(cfg, problem, chosen, layers, pricer, table, reference, options)
-    summary["accuracy"] = quantized.accuracy
-    timings["pricing_chosen_s"] = time.perf_counter() - start
-    return OhqResult(summary, curve, uniform, quantized, problem, table, timings)
+
+def pricing_chosen(run: OhqRun) -> None:
+    """The chosen allocation's layers priced as they are (per-channel widths): the summary."""
+    run.summary = _summary(run.cfg, run.problem, run.chosen, run.layers, run.pricer, run.table, run.reference,
+                           run.options)
+    run.summary["accuracy"] = run.quantized.accuracy
+
+
+# The five stages; results.json's timings are ``{name}_s``: costs_s, sensitivity_s, ilp_s, quantize_s,
+# pricing_chosen_s.
+STEPS: tuple[Step[OhqRun], ...] = (Step("costs", costs), Step("sensitivity", sensitivity), Step("ilp", ilp),
+                                   Step("quantize", quantize), Step("pricing_chosen", pricing_chosen))
+
+
+def run_ohq(model: OhqModel, cfg: HardwareConfig, pricer: Pricer, options: OhqOptions, *,
+            calibration: torch.Tensor, data: DataSplit | None, log: Callable[[str], None] = print) -> OhqResult:
+    """The whole OHQ flow for ``model`` on ``cfg`` (see the module docstring): `STEPS`, run by the one driver
+    (in memory: the expensive parts, RTL measurements and QAT runs, have their own caches)."""
+    options.validate(cfg)
+    run = OhqRun(model, cfg, pricer, options, calibration, data)
+    seconds = Flow(STEPS, log=log).run(run)
+    timings = {f"{name}_s": value for name, value in seconds.items()}
+    return OhqResult(run.summary, run.curve, run.uniform, run.quantized, run.problem, run.table, timings)
 
 
 def _point(problem: OhqProblem, choice: np.ndarray, reference: dict) -> dict:

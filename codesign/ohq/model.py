@@ -31,10 +31,12 @@ from codesign.hw.config import HardwareConfig
 from codesign.ir.layers import Layer, from_integer_model
 from codesign.ohq.sensitivity import channel_group_sensitivity
 from codesign.ohq.user_model import accelerator_layers, check_supported, fake_quantized, load_module, refuse_torchscript
+from codesign.quant import qmodel, quantizers, train
 from codesign.quant.datasets import DataSplit
 from codesign.quant.export import export_quantnet
 from codesign.quant.qmodel import QuantNet, load_quantnet, with_weight_bits
 from codesign.quant.train import accuracy, fit
+from codesign.sources import source_digest
 
 QAT_CACHE = Path("build/cache/ohq_qat")
 
@@ -183,10 +185,7 @@ def _read_cached(stem: Path, key: dict) -> Quantized | None:
 
 def _sources_hash() -> str:
     """The code that decides a QAT result: the network, its quantizers, the training loop."""
-    from codesign.quant import qmodel, train
-    from codesign.quant import quantizers as quant
-
-    return hashlib.sha256(b"".join(Path(m.__file__).read_bytes() for m in (qmodel, quant, train))).hexdigest()
+    return source_digest(qmodel, quantizers, train)
 
 
 def _file_hash(path: Path) -> str:

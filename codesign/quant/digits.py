@@ -1,6 +1,6 @@
 """The digits subnet and its QAT recipe: OHQ mode's default network, and what `codesign bench quant` measures.
 
-    python -m codesign.quant.digits [--out build/models/digits_w8a8.pt]      (~1 min on 2 cores; once)
+    codesign ohq            (no --model: `digits_model` trains it into build/models/digits_w8a8.pt; ~1 min, once)
 
 The fixed subnet `SUBNET` of the DIGITS supernet is trained in float inside the supernet, extracted
 with 8-bit weights and activations and QAT-trained (`qat`), then saved as a `QuantNet` checkpoint: the
@@ -10,10 +10,8 @@ records its float and w8a8 test accuracies. Existing files are reused.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -56,14 +54,3 @@ def digits_model(path: Path = DEFAULT_PATH, *, fp_epochs: int = FP_EPOCHS, qat_e
     print(f"wrote {path} (test accuracy: float {acc_fp32:.4f}, w8a8 {acc:.4f})")
     return {**facts, "path": str(path)}
 
-
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m codesign.quant.digits", description=__doc__.split("\n")[0])
-    parser.add_argument("--out", default=str(DEFAULT_PATH))
-    args = parser.parse_args(argv)
-    digits_model(Path(args.out))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,6 +1,6 @@
 """The OHQ benchmark: RTL-measured cycles against accuracy for the digits network, and the ILP's solve time.
 
-    python -m sim.bench.ohq [--out build/bench/ohq.json]          (make bench-ohq; a few minutes on 2 cores)
+    codesign bench ohq [--out build/bench/ohq.json]          (make bench-ohq; a few minutes on 2 cores)
 
 The default network (`codesign.quant.digits`: the digits subnet of `codesign.bench.quant`, float then w8a8 QAT;
 trained once and kept under ``build/models/``) on the default `HardwareConfig`, costs measured on the RTL in
@@ -22,16 +22,13 @@ wall time of `codesign.ohq.allocation.allocate_bits` on a synthetic problem of 1
 
 from __future__ import annotations
 
-import argparse
-import os
-import platform
 import statistics
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
+from codesign.bench.environment import bench_environment
 from codesign.errors import InputError
 from codesign.files import atomic_write_json
 from codesign.hw.config import HardwareConfig
@@ -131,15 +128,13 @@ def run(name: str, model_path: str, cfg: HardwareConfig, data, batch: int, group
     }
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m sim.bench.ohq", description=__doc__.split("\n")[0])
-    parser.add_argument("--out", default="build/bench/ohq.json")
-    parser.add_argument("--report-dir", default="build/ohq", help="the headline run's outputs")
-    args = parser.parse_args(argv)
+def benchmark(*, out: str | Path, report_dir: str | Path = "build/ohq") -> dict:
+    """The three `RUNS` on the default digits network (the headline's outputs in ``report_dir``) and `ilp_seconds`,
+    with `bench_environment`'s record; the report written to ``out`` atomically and returned."""
     start = time.perf_counter()
     trained = digits_model()
     cfg, data = HardwareConfig(), load_digits()
-    runs = {name: run(name, trained["path"], cfg, data, out_dir=Path(args.report_dir) if i == 0 else None, **kw)
+    runs = {name: run(name, trained["path"], cfg, data, out_dir=Path(report_dir) if i == 0 else None, **kw)
             for i, (name, kw) in enumerate(RUNS.items())}
     head = runs["batch8_layers"]
     report = {
@@ -149,15 +144,8 @@ def main(argv=None) -> int:
         "budget": BUDGET, "batch": head["batch"], "costs": "measured: RTL (Verilator), memory latency 20 cycles",
         "target_met": head["cycles_ratio_vs_int8"] <= 0.75 and
         head["acc"] >= head["uniform"]["w8"]["accuracy"] - 0.01,
-        **ilp_seconds(), "runs": runs, "model": trained, "config": cfg.to_dict(), "report_dir": args.report_dir,
-        "cpus": os.cpu_count(), "load_average": os.getloadavg(), "machine": platform.machine(),
-        "wall_seconds": time.perf_counter() - start,
+        **ilp_seconds(), "runs": runs, "model": trained, "config": cfg.to_dict(), "report_dir": str(report_dir),
+        **bench_environment(), "wall_seconds": time.perf_counter() - start,
     }
-    atomic_write_json(args.out, report)
-    print(f"wrote {args.out}: cycles_ratio_vs_int8 {report['cycles_ratio_vs_int8']:.3f}, acc_int8 "
-          f"{report['acc_int8']:.4f}, acc_ohq {report['acc_ohq']:.4f}, ilp_seconds {report['ilp_seconds']:.4f}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    atomic_write_json(out, report)
+    return report

@@ -1,29 +1,27 @@
 """Benchmark of the RTL flow: Verilog generation, Verilator simulation throughput, and synthesis.
 
-    python -m sim.bench.rtl --out build/bench/rtl.json [--skip-synth] [--fmax]
+    codesign bench rtl --out build/bench/rtl.json [--skip-synth] [--fmax]
 
 Writes one JSON report (atomically) and prints a short summary. The simulation figures come from a checked run:
-every output is compared with `sim.tile.tiles.expected` and every cycle count with `sim.tile.tiles.expected_cycles`, and the
-command exits non-zero (after writing the report, with ``bit_exact`` / ``cycles_exact`` false) when one differs.
+every output is compared with `sim.tile.tiles.expected` and every cycle count with `sim.tile.tiles.expected_cycles`,
+and the command exits non-zero (after writing the report, with ``bit_exact`` / ``cycles_exact`` false) when one
+differs (`disagreements`).
 """
 
 from __future__ import annotations
 
-import argparse
 import os
-import platform
 import re
 import statistics
 import sys
 import time
 from contextlib import contextmanager
-from datetime import UTC, datetime
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import numpy as np
 from amaranth.back import rtlil
 
+from codesign.bench.environment import bench_environment, package_versions
 from codesign.files import atomic_write_json
 from codesign.hw.config import HardwareConfig
 from rtl_gen.array_core import ArrayCore
@@ -325,25 +323,12 @@ def _synth_line(run: dict) -> str:
 # ---- report
 
 def machine() -> dict:
-    """The host, with its load when the benchmark starts: other jobs on it slow every figure down."""
-    return {
-        "cpu_count": os.cpu_count(),
-        "usable_cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
-        "platform": platform.platform(),
-        "machine": platform.machine(),
-        "python": platform.python_version(),
-        "load_average_1min": os.getloadavg()[0],
-    }
+    """The host, with its load when the benchmark starts: other jobs on it slow every figure down.
 
-
-def tool_versions() -> dict:
-    versions = {}
-    for package in TOOL_PACKAGES:
-        try:
-            versions[package] = version(package)
-        except PackageNotFoundError:
-            versions[package] = None
-    return versions
+    `bench_environment`'s record, plus the two keys this report has had since its first figures (``cpu_count``,
+    ``load_average_1min``)."""
+    record = bench_environment()
+    return {**record, "cpu_count": record["cpus"], "load_average_1min": record["load_average"][0]}
 
 
 def summary(report: dict) -> str:
@@ -359,46 +344,35 @@ def summary(report: dict) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m sim.bench.rtl", description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, required=True, help="JSON report to write")
-    parser.add_argument("--build-dir", type=Path, default=Path("build/bench"),
-                        help="simulation builds go to <dir>/sim, synthesis runs to <dir>/synth/<name>")
-    parser.add_argument("--skip-synth", action="store_true", help="leave out the synthesis runs (minutes)")
-    parser.add_argument("--fmax", action="store_true",
-                        help="also place and route every synthesis run for Fmax (about an hour on 2 cores)")
-    args = parser.parse_args(argv)
-
+def benchmark(*, out: str | Path, build_dir: str | Path = "build/bench", skip_synth: bool = False,
+              fmax: bool = False) -> dict:
+    """Every section in turn, the report rewritten to ``out`` (atomically) after each, so an interrupted run keeps the
+    figures it has; simulation builds go to ``build_dir``/sim, synthesis runs to ``build_dir``/synth/<name>."""
+    build_dir = Path(build_dir)
+    env = machine()
     report = {
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": machine(),
-        "tool_versions": tool_versions(),
+        "date": env["date"],
+        "machine": env,
+        "tool_versions": package_versions(TOOL_PACKAGES),
         # First: its first call must be the process's first Verilog conversion.
         "verilog_generation": bench_verilog_generation(),
     }
-    # The report is rewritten after each section, so an interrupted run keeps the figures it has.
-    atomic_write_json(args.out, report)
-    report["verilator_throughput"] = bench_verilator_configs(args.build_dir / "sim")
-    atomic_write_json(args.out, report)
-    report["system"] = bench_system(args.build_dir / "sim")
-    atomic_write_json(args.out, report)
+    atomic_write_json(out, report)
+    report["verilator_throughput"] = bench_verilator_configs(build_dir / "sim")
+    atomic_write_json(out, report)
+    report["system"] = bench_system(build_dir / "sim")
+    atomic_write_json(out, report)
     print(f"system: {_system_line(report['system'])}", flush=True)
-    if not args.skip_synth:
-        report["synthesis"] = bench_synthesis(args.build_dir / "synth", fmax=args.fmax)
-        atomic_write_json(args.out, report)
+    if not skip_synth:
+        report["synthesis"] = bench_synthesis(build_dir / "synth", fmax=fmax)
+        atomic_write_json(out, report)
+    return report
 
-    print(summary(report))
-    print(f"report: {args.out}")
+
+def disagreements(report: dict) -> list[str]:
+    """The sections whose RTL results differ from the reference: their figures are not valid."""
     wrong = [name for name, sim in report["verilator_throughput"].items()
              if not (sim["bit_exact"] and sim["cycles_exact"])]
     if not report["system"]["gemm"]["bit_exact"] or report["system"]["load_stream"]["error"] != "NONE":
         wrong.append("system")
-    if wrong:
-        print(f"error: the RTL disagrees with the reference in {', '.join(wrong)}; the figures are not valid",
-              file=sys.stderr)
-        return 1
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    return wrong

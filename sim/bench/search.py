@@ -1,6 +1,6 @@
 """The co-search benchmark: `make search` from scratch, then its network on the RTL, against the issue's targets.
 
-    python -m sim.bench.search --out build/bench/search.json        (make bench-search; ~5-8 min on 2 cores)
+    codesign bench search --out build/bench/search.json        (make bench-search; ~5-8 min on 2 cores)
 
 It runs the default search in ``build/bench/search/`` (restarted, so the wall time is a whole run's), then the
 chosen network on the RTL for one batch of test images (`sim.runs.network.run_network`), and writes:
@@ -13,20 +13,15 @@ chosen network on the RTL for one batch of test images (`sim.runs.network.run_ne
 
 from __future__ import annotations
 
-import argparse
-import os
-import platform
-import sys
 import time
 from collections import defaultdict
 from pathlib import Path
 
-import torch
-
-from codesign.errors import InputError
+from codesign.bench.environment import bench_environment
 from codesign.files import atomic_write_json
 from codesign.hw.config import HardwareConfig
-from codesign.jaq.search import SearchSettings, run_search
+from codesign.jaq.pipeline import run_search
+from codesign.jaq.search import SearchSettings
 from codesign.quant.datasets import load_digits
 from codesign.quant.export import IntegerModel
 from sim.runs.network import verify_images
@@ -62,27 +57,10 @@ def bench(out_dir: Path, device: str) -> dict:
                       "predicted_within_2pct": result["cycles_error"] is not None and abs(result["cycles_error"]) <= 2}}
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m sim.bench.search", description=__doc__.split("\n")[0])
-    parser.add_argument("--out", default="build/bench/search.json")
-    parser.add_argument("--dir", default="build/bench/search", help="where the benchmark's search runs")
-    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
-    args = parser.parse_args(argv)
-    try:
-        report = bench(Path(args.dir), args.device)
-    except InputError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    report.update(device=args.device, torch=torch.__version__, threads=torch.get_num_threads(), cpus=os.cpu_count(),
-                  load_average=os.getloadavg(), machine=platform.machine())
-    atomic_write_json(args.out, report)
-    v = report["verify"]
-    print(f"search {report['search_seconds']:.0f} s: {report['hardware_name']}, acc {report['acc']:.4f} (int8 "
-          f"{report['acc_int8']:.4f}), cycles ratio vs int8 {report['cycles_ratio_vs_int8']:.3f}; RTL: bit-exact "
-          f"{v['bit_exact']}, {v['cycles_measured']} cycles measured vs {v['cycles_predicted']:.0f} predicted "
-          f"({v['cycles_error_pct']:+.2f} %); wrote {args.out}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+def benchmark(*, out: str | Path, search_dir: str | Path = "build/bench/search", device: str = "cpu") -> dict:
+    """`bench` in ``search_dir`` with `bench_environment`'s record; the report written to ``out`` atomically and
+    returned."""
+    report = bench(Path(search_dir), device)
+    report.update(bench_environment(device))
+    atomic_write_json(out, report)
+    return report

@@ -1,23 +1,22 @@
 """Calibration of the BatchTile cost model against the RTL: `make calibrate`.
 
-    python -m sim.measure.calibrate [--out build/calibration.json] [--report build/bench/costmodel.json] [--refit]
+    codesign calibrate [--out build/calibration.json] [--report build/bench/costmodel.json] [--refit]
 
-A sweep of compiled GEMM programs (shapes x weight bits x mappings x memory latencies) runs on the whole
-accelerator in Verilator, on four hardware configurations, and the performance counters give each program's
-cycles. Every case is checked bit-exact. The cases are split in two by a hash of their description: the model's
-free constants (`codesign.compiler.batchtile.Constants`) are fitted to one half (least squares on the squared relative
-errors, i.e. their fourth powers), and the other half, never seen by the fit, measures the model: `build/bench/costmodel.json` (MAPE, largest error, every
-case) and a plot of predicted against measured cycles. The fit goes to `build/calibration.json`, which the model
-loads when it exists. The measurements are kept in ``build/calibration_cases.json``; ``--refit`` fits them again
-without simulating (after a change to the model, not to the hardware).
+A sweep of compiled GEMM programs (shapes x weight bits x mappings x memory latencies) runs on the whole accelerator
+in Verilator, on four hardware configurations, and the performance counters give each program's cycles. Every case
+is checked bit-exact. The cases are split in two by a hash of their description: the model's free constants
+(`codesign.compiler.batchtile.Constants`) are fitted to one half (least squares on the squared relative errors, i.e.
+their fourth powers), and the other half, never seen by the fit, measures the model: `build/bench/costmodel.json`
+(MAPE, largest error, every case) and a plot of predicted against measured cycles. The fit goes to
+`build/calibration.json`, which the model loads when it exists. The measurements are kept in
+``build/calibration_cases.json``; ``--refit`` fits them again without simulating (after a change to the model, not
+to the hardware).
 """
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
-import sys
 import time
 from dataclasses import asdict
 from datetime import UTC, datetime
@@ -25,9 +24,11 @@ from pathlib import Path
 
 import numpy as np
 
+from codesign.bench.environment import bench_environment
 from codesign.compiler.batchtile import Constants, predict
 from codesign.compiler.mapping import Gemm, Mapping, enumerate_mappings
 from codesign.compiler.program import compile_gemm
+from codesign.errors import InputError
 from codesign.files import atomic_save_figure, atomic_write_json
 from codesign.hw.config import HardwareConfig
 from codesign.hw.reference import gemm_requant
@@ -156,19 +157,21 @@ def _summary(errs: np.ndarray) -> dict:
             "max_abs_pct_error": round(float(np.max(np.abs(errs)) * 100), 3)}
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m sim.measure.calibrate", description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=Path("build/calibration.json"))
-    parser.add_argument("--report", type=Path, default=Path("build/bench/costmodel.json"))
-    parser.add_argument("--refit", action="store_true", help=f"fit the measurements in {CASES_PATH} again")
-    args = parser.parse_args(argv)
+def calibrate(*, out: str | Path = "build/calibration.json", report: str | Path = "build/bench/costmodel.json",
+              refit: bool = False, cases_path: Path | None = None) -> dict:
+    """Measure the sweep (or, with ``refit``, read the measurements in ``cases_path``, default `CASES_PATH`), fit the
+    constants on half the cases and write the fit to ``out``, the held-out report to ``report`` and its plot beside it.
 
+    Returns ``{"fit": ..., "report": ..., "not_bit_exact": [descriptions]}``; when a program is not bit-exact nothing
+    is fitted or written but the measurements. `InputError` for ``refit`` without measurements.
+    """
+    out, report_path, cases_path = Path(out), Path(report), Path(cases_path or CASES_PATH)
     started = time.perf_counter()
-    if args.refit:
-        if not CASES_PATH.is_file():
-            print(f"error: --refit needs {CASES_PATH}; run without --refit first", file=sys.stderr)
-            return 2
-        cases = load_cases(CASES_PATH)
+    if refit:
+        if not cases_path.is_file():
+            raise InputError("--refit", str(cases_path), "an existing file of measurements: --refit needs a run "
+                                                         "without --refit first")
+        cases = load_cases(cases_path)
     else:
         rng = np.random.default_rng(SEED)
         cases = []
@@ -177,39 +180,31 @@ def main(argv: list[str] | None = None) -> int:
             measure(config_cases, cfg)
             cases += config_cases
             print(f"{name}: {len(config_cases)} cases measured ({time.perf_counter() - started:.0f} s)", flush=True)
-        save_cases(cases, CASES_PATH)
+        save_cases(cases, cases_path)
     wrong = [c["description"] for c in cases if not c["bit_exact"]]
     if wrong:
-        print(f"error: {len(wrong)} programs were not bit-exact, first: {wrong[0]}", file=sys.stderr)
-        return 1
+        return {"fit": None, "report": None, "not_bit_exact": wrong}
 
     train = [c for c in cases if not c["held_out"]]
     test = [c for c in cases if c["held_out"]]
     constants, info = fit(train)
     test_errors = errors(test, constants)
     uncalibrated = errors(test, Constants())
-    fit_record = {"constants": asdict(constants), "fit": {**info, "cases": len(train), **_summary(errors(train, constants))},
+    fit_record = {"constants": asdict(constants),
+                  "fit": {**info, "cases": len(train), **_summary(errors(train, constants))},
                   "held_out": {"cases": len(test), **_summary(test_errors)},
                   "configs": {name: cfg.to_dict() for name, cfg in CONFIGS.items()}, "latencies": list(LATENCIES),
                   "date": datetime.now(UTC).isoformat(timespec="seconds")}
-    atomic_write_json(args.out, fit_record)
+    atomic_write_json(out, fit_record)
     predicted = _predictions(test, constants)
-    report = {
+    held_out = {
         "cases": len(test), "hw_configs": len(CONFIGS), "latencies": list(LATENCIES), **_summary(test_errors),
         "fit_cases": len(train), "uncalibrated": _summary(uncalibrated), "constants": asdict(constants),
         "targets": {"mape_pct": 2.0, "max_abs_pct_error": 5.0},
         "held_out_cases": [{"case": c["description"], "measured": c["measured"], "predicted": round(float(p), 1),
                             "error_pct": round(float(e) * 100, 3)} for c, p, e in zip(test, predicted, test_errors)],
-        "seconds": round(time.perf_counter() - started, 1),
+        "seconds": round(time.perf_counter() - started, 1), **bench_environment(),
     }
-    atomic_write_json(args.report, report)
-    plot(test, predicted, args.report.with_suffix(".png"))
-    print(f"fit on {len(train)} cases: {fit_record['fit']['mape_pct']} % MAPE; held out {len(test)} cases over "
-          f"{len(CONFIGS)} configurations: MAPE {report['mape_pct']} %, max {report['max_abs_pct_error']} % "
-          f"(uncalibrated {report['uncalibrated']['mape_pct']} %)")
-    print(f"wrote {args.out}, {args.report} and {args.report.with_suffix('.png')}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    atomic_write_json(report_path, held_out)
+    plot(test, predicted, report_path.with_suffix(".png"))
+    return {"fit": fit_record, "report": held_out, "not_bit_exact": []}

@@ -11,9 +11,10 @@ The cache holds one JSON file per measurement in ``build/cache/layer_costs/``, n
 layer's shape (every field but its name and weight bits), its per-channel weight *digit* counts (3- and 4-bit
 weights share one measurement at g = 2: the hardware's cost depends on the digits alone), the hardware
 configuration, the memory latency, the simulator, and a fingerprint of every source that decides the measured
-figures (the RTL generator and the modules its build key covers, the compiler, the mapping space, BatchTile and its
-calibration file, which pick the mapping, the lowering, the testbench and the driver). A file repeats its key; one
-that does not parse, or holds another key, is measured again and overwritten, with a warning, and never used.
+figures (`measurement_fingerprint`: the RTL generator, the whole hardware contract, compiler and layer IR packages
+(BatchTile and its calibration file pick the mapping), the runs, the testbench and the driver). A file repeats its
+key; one that does not parse, or holds another key, is measured again and overwritten, with a warning, and never
+used.
 """
 
 from __future__ import annotations
@@ -24,16 +25,9 @@ import warnings
 from dataclasses import asdict
 from pathlib import Path
 
-import codesign.compiler.batchtile
-import codesign.compiler.mapper
-import codesign.compiler.mapping
-import codesign.compiler.program
-import codesign.hw.config
-import codesign.hw.csr
-import codesign.hw.isa
-import codesign.hw.reference
-import codesign.hw.timing
-import codesign.ir.layers
+import codesign.compiler
+import codesign.hw
+import codesign.ir
 import rtl_gen
 from codesign.compiler.batchtile import CALIBRATION_PATH, dram_pj_per_byte, load_constants
 from codesign.files import atomic_write_json
@@ -55,10 +49,8 @@ CACHE_VERSION = 1
 
 def measurement_fingerprint(calibration: Path = CALIBRATION_PATH) -> str:
     """Hash of every source that decides a layer's measured cycles and bytes (see the module docstring)."""
-    sources = source_fingerprint(rtl_gen, codesign.hw.config, codesign.hw.csr, codesign.hw.isa, codesign.hw.timing,
-                                 codesign.compiler.program, codesign.compiler.mapping, codesign.compiler.batchtile, codesign.compiler.mapper,
-                                 codesign.ir.layers, codesign.hw.reference, layer_module, gemm, system_runner, tb_system,
-                                 driver, memory)
+    sources = source_fingerprint(rtl_gen, codesign.hw, codesign.compiler, codesign.ir, layer_module, gemm,
+                                 system_runner, tb_system, driver, memory)
     fitted = calibration.read_bytes() if calibration.is_file() else b"uncalibrated"
     return hashlib.sha256(sources.encode() + fitted).hexdigest()
 

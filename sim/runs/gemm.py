@@ -1,7 +1,10 @@
-"""One random GEMM of a given shape on the RTL: tiled over the array, run, and checked against the reference.
+"""One random GEMM of a given shape on the RTL, checked against the integer reference: `codesign sim gemm`.
 
-This is `codesign sim gemm`. The tiler is the simplest one (whole K per tile, row and column tiles padded with zeros);
-the real compiler with its mapping space comes later and reuses the same harness and checks.
+`run_gemm` cuts it the simplest way (whole K per tile, row and column tiles padded with zeros) and runs the tiles on
+the bare array core (`sim.tile`); `run_gemm_system` (``--system``) compiles it with a mapping of the compiler's space
+(`codesign.compiler.program`, by default `simple_mapping`) and runs the program on the whole accelerator from
+simulated DRAM (`sim.system`). `gemm_job` and `check_gemm_job` (one program's simulation job and its check) serve the
+layer and network runs and the calibration too.
 """
 
 from __future__ import annotations
@@ -40,7 +43,8 @@ def random_gemm(cfg: HardwareConfig, m: int, k: int, n: int, bits: np.ndarray, r
     a = rng.integers(0, 1 << cfg.act_bits, size=(m, k))
     w = np.stack([rng.integers(-(1 << (b - 1)), 1 << (b - 1), size=k) for b in bits], axis=1)
     out_bits = cfg.act_bits
-    shift = np.full(n, min(cfg.shift_max, 16 + max(0, (cfg.act_bits + int(bits.max()) + k.bit_length() // 2) - out_bits)))
+    spread = cfg.act_bits + int(bits.max()) + k.bit_length() // 2
+    shift = np.full(n, min(cfg.shift_max, 16 + max(0, spread - out_bits)))
     requant = Requant(bias=rng.integers(-(1 << 10), 1 << 10, n), mult=rng.integers(1 << 14, 1 << 15, n),
                       shift=shift, relu=True, out_bits=out_bits)
     return a, w, requant

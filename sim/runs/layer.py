@@ -30,7 +30,8 @@ from sim.system.runner import run_session
 
 @dataclass(frozen=True)
 class CompiledLayer:
-    """A layer's programs, one per distinct GEMM, each with its `sim.system.testbench` job and what checks its result."""
+    """A layer's programs, one per distinct GEMM, each with its `sim.system.testbench` job and what checks its
+    result."""
 
     layer: Layer
     jobs: list[dict]

@@ -7,24 +7,20 @@ import json
 import tempfile
 from pathlib import Path
 
-import codesign.hw.config
-import codesign.hw.csr
-import codesign.hw.isa
-import codesign.hw.timing
 import rtl_gen
 from codesign.hw.config import HardwareConfig
+from codesign.sources import HARDWARE_CONTRACT
+from rtl_gen.accelerator import Accelerator
 from sim.build import DEFAULT_BUILD_ROOT, Model, build, source_fingerprint
 
 TOP = "accelerator"
 
 
 def model_for(cfg: HardwareConfig, simulator: str = "verilator", build_root: Path = DEFAULT_BUILD_ROOT) -> Model:
-    from rtl_gen.accelerator import Accelerator
-
     key = hashlib.sha256(json.dumps({
         # The parts of `codesign` that the generator reads: the rest (compiler, search, ...) changes no Verilog.
         "config": cfg.to_dict(),
-        "sources": source_fingerprint(rtl_gen, codesign.hw.config, codesign.hw.csr, codesign.hw.isa, codesign.hw.timing),
+        "sources": source_fingerprint(rtl_gen, *HARDWARE_CONTRACT),
     }, sort_keys=True).encode()).hexdigest()
     return build(lambda: Accelerator(cfg), TOP, simulator, build_root, key=key)
 

@@ -10,10 +10,9 @@ from pathlib import Path
 
 import numpy as np
 
-import codesign.hw.config
-import codesign.hw.timing
 import rtl_gen
 from codesign.hw.config import HardwareConfig
+from codesign.sources import HARDWARE_CONTRACT
 from sim.build import DEFAULT_BUILD_ROOT, Model, build, source_fingerprint
 from sim.tile import harness
 from sim.tile.harness import TileHarness
@@ -40,7 +39,7 @@ def model_for(cfg: HardwareConfig, tiles: list[Tile], simulator: str = "verilato
     wgt_depth = _capacity(max(t.k * digits_of(cfg, t) for t in tiles))
     key = hashlib.sha256(json.dumps({
         "config": cfg.to_dict(), "act_depth": act_depth, "wgt_depth": wgt_depth,
-        "sources": source_fingerprint(rtl_gen, codesign.hw.config, codesign.hw.timing, harness),
+        "sources": source_fingerprint(rtl_gen, *HARDWARE_CONTRACT, harness),
     }, sort_keys=True).encode()).hexdigest()
     return build(lambda: TileHarness(cfg, act_depth=act_depth, wgt_depth=wgt_depth), TOP, simulator, build_root,
                  key=key)
@@ -64,7 +63,8 @@ def run_tiles(cfg: HardwareConfig, tiles: list[Tile], *, simulator: str = "veril
     with tempfile.TemporaryDirectory(dir=model.build_dir, prefix="jobs_") as tmp:
         jobs_path, results_path = Path(tmp) / "jobs.json", Path(tmp) / "results.json"
         jobs_path.write_text(json.dumps({"rows": cfg.rows, "jobs": jobs}))
-        model.run("sim.tile.testbench", {"CODESIGN_TILE_JOBS": str(jobs_path), "CODESIGN_TILE_RESULTS": str(results_path)})
+        model.run("sim.tile.testbench", {"CODESIGN_TILE_JOBS": str(jobs_path),
+                                         "CODESIGN_TILE_RESULTS": str(results_path)})
         raw = json.loads(results_path.read_text())
     return [
         TileResult(out=decode_rows(cfg, r["rows"], tile.requant.relu) if tile.emit else None, cycles=r["cycles"])

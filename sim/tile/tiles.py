@@ -1,6 +1,7 @@
 """Tiles for `ArrayCore`: the operands of one tile, their encoding into the core's stream beats, and decoding.
 
-Encoding goes through the Amaranth layouts of `rtl_gen.array_core`, so the testbench cannot drift from the RTL.
+The command goes through the Amaranth layout of `rtl_gen.array_core`, so the testbench cannot drift from the RTL;
+the operand words are the ISA's (`codesign.hw.operands`), as the compiler writes them.
 """
 
 from __future__ import annotations
@@ -9,9 +10,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from codesign.compiler.program import digit_planes, pack_lanes
 from codesign.hw.config import HardwareConfig
-from codesign.hw.reference import Requant, gemm_accumulate, requantize
+from codesign.hw.operands import digit_planes, pack_lanes, unpack_lanes
+from codesign.hw.reference import Requant, act_range, gemm_accumulate, requantize
 from codesign.hw.timing import tile_cycles
 from rtl_gen.array_core import command_layout
 
@@ -75,11 +76,7 @@ def encode(cfg: HardwareConfig, tile: Tile) -> EncodedTile:
 
 def decode_rows(cfg: HardwareConfig, words: list[int], relu: bool) -> np.ndarray:
     """Output beats (one word per row) back to integers: unsigned after ReLU, two's complement otherwise."""
-    mask = (1 << cfg.act_bits) - 1
-    out = np.array([[(w >> (cfg.act_bits * c)) & mask for c in range(cfg.cols)] for w in words], dtype=np.int64)
-    if not relu:
-        out = np.where(out >= 1 << (cfg.act_bits - 1), out - (1 << cfg.act_bits), out)
-    return out
+    return unpack_lanes(words, cfg.act_bits, cfg.cols, signed=not relu)
 
 
 def expected(cfg: HardwareConfig, tiles: list[Tile]) -> list[np.ndarray | None]:
@@ -104,7 +101,7 @@ def random_tile(cfg: HardwareConfig, rng: np.random.Generator, *, k: int, w_bits
     w_bits = np.broadcast_to(np.asarray(w_bits, dtype=np.int64), (cfg.cols,)).copy()
     if act_signed is None:
         act_signed = bool(rng.integers(2))
-    a_lo, a_hi = (-(1 << (cfg.act_bits - 1)), (1 << (cfg.act_bits - 1)) - 1) if act_signed else (0, (1 << cfg.act_bits) - 1)
+    a_lo, a_hi = act_range(cfg.act_bits, act_signed)
     w_lo, w_hi = -(np.int64(1) << (w_bits - 1)), (np.int64(1) << (w_bits - 1)) - 1
     if edge:
         a = rng.choice([a_lo, a_hi, 0], size=(cfg.rows, k))

@@ -1,14 +1,15 @@
 import pytest
 import torch
 
-from codesign.bench.quant import main, mixed_bits
+from codesign.bench.quant import benchmark, mixed_bits
+from codesign.errors import InputError
 from codesign.quant.supernet import DIGITS, ArchChoice, SuperNet
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="the guard is for machines without CUDA")
-def test_cuda_path_is_refused_without_a_gpu(tmp_path, capsys):
-    assert main(["--device", "cuda", "--out", str(tmp_path / "q.json")]) == 2
-    assert "--device" in capsys.readouterr().err
+def test_cuda_path_is_refused_without_a_gpu(tmp_path):
+    with pytest.raises(InputError, match="--device"):
+        benchmark(out=tmp_path / "q.json", device="cuda")
     assert not (tmp_path / "q.json").exists()
 
 

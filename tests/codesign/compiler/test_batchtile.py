@@ -1,11 +1,10 @@
-import json
 import math
 import random
 
 import pytest
 import torch
 
-from codesign.bench.batchtile import hardware_candidates, main, network_gemms
+from codesign.bench.batchtile import hardware_candidates, network_gemms
 from codesign.compiler.batchtile import N_RESIDENT, HardwareBatch, LayerBatch, price_mappings
 from codesign.compiler.mapping import K_SPLITS, ORDERS, Gemm, Mapping, enumerate_mappings, fit_problem, plan
 from codesign.compiler.naive_pricing import GRID_POINTS, search
@@ -155,33 +154,7 @@ def test_bench_space_is_mobilenet_v2_on_64_candidates():
     assert len(set(candidates)) == 64
 
 
-def test_bench_writes_its_report(tmp_path):
-    out = tmp_path / "bench" / "batchtile.json"
-    assert main(["--out", str(out), "--iterations", "2", "--hw-limit", "2", "--layer-limit", "3",
-                 "--weights", "mixed"]) == 0
-    report = json.loads(out.read_text())
-    for key in ("iteration_ms_median", "iteration_ms_all", "layers", "hw_candidates", "mappings_total",
-                "grid_points", "device", "threads", "naive_seconds", "naive_speedup", "argmin_identical",
-                "target_ms", "paper_ms", "load_average", "naive_scope", "tight_loop_speedup", "naive_best_identical"):
-        assert key in report
-    assert report["hw_candidates"] == 2 and report["grid_points"] == GRID_POINTS
-    assert len(report["iteration_ms_all"]) == 2 and report["device"] == "cpu"
-    assert report["argmin_identical"] and report["valid_identical"] and report["mappings_total"] > 0
-    assert report["target_ms"] == 15 and report["paper_ms"] == 150
-
-
-@pytest.mark.parametrize("argv", [["--iterations", "0"], ["--hw-limit", "-1"]])
-def test_bench_refuses_bad_counts(tmp_path, capsys, argv):
-    assert main(["--out", str(tmp_path / "b.json"), *argv]) == 2
-    assert argv[0] in capsys.readouterr().err
-    assert not (tmp_path / "b.json").exists()
-
-
-@pytest.mark.skipif(torch.cuda.is_available(), reason="the guard is for machines without CUDA")
-def test_bench_refuses_cuda_without_a_gpu(tmp_path, capsys):
-    assert main(["--device", "cuda", "--out", str(tmp_path / "b.json")]) == 2
-    assert "--device" in capsys.readouterr().err
-    assert not (tmp_path / "b.json").exists()
+# The benchmark's command (`codesign bench batchtile`) and its report: tests/codesign/cli/test_bench.py.
 
 
 def test_the_library_api_loop_finds_the_same_best_cycles():
@@ -203,35 +176,3 @@ def test_the_library_api_loop_finds_the_same_best_cycles():
             assert loop[h][layer] == pytest.approx(float(best["cycles"][h, layer]), rel=1e-5) or \
                 (_math.isinf(loop[h][layer]) and _math.isinf(float(best["cycles"][h, layer])))
 
-
-def test_expected_cost_is_differentiable_in_hardware_and_bit_probabilities():
-    import torch
-
-    from codesign.compiler.batchtile import (
-        Constants,
-        HardwareBatch,
-        LayerBatch,
-        expected_cost,
-        expected_tile_digits,
-        price_mappings,
-    )
-    from codesign.compiler.mapping import Gemm
-    from codesign.hw.config import HardwareConfig
-
-    configs = [HardwareConfig(rows=4, cols=4, digit_bits=1), HardwareConfig(rows=8, cols=8, digit_bits=2)]
-    gemm = Gemm(64, 72, 12, (8,) * 12)
-    values = [2, 4, 8]
-    logits = torch.zeros(12, 3, dtype=torch.float64, requires_grad=True)
-    probs = torch.softmax(logits, dim=-1)
-    sums, maxes = zip(*(expected_tile_digits(probs, values, cfg.cols, cfg.digit_bits) for cfg in configs))
-    digits = (torch.stack(sums)[:, None], torch.stack(maxes)[:, None])          # [H, L]
-    hw_logits = torch.zeros(2, dtype=torch.float64, requires_grad=True)
-    hw = HardwareBatch.from_configs(configs, dtype=torch.float64)
-    costs = price_mappings(hw, LayerBatch.from_gemms([gemm], dtype=torch.float64), Constants(), digits=digits)
-    terms = expected_cost(costs, torch.softmax(hw_logits, dim=0), hw)
-    assert float(terms["area_luts"].detach()) == pytest.approx(0.5 * float(hw.t["area_luts"].sum()))
-    objective = terms["cycles"]
-    objective.backward()
-    assert hw_logits.grad.abs().sum() > 0
-    # More probability on 2-bit weights must lower the expected cycles: the gradient on the 2-bit logits is negative.
-    assert (logits.grad[:, 0] < 0).all() and (logits.grad[:, 2] > 0).all()

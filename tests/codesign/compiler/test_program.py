@@ -8,8 +8,17 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from codesign.compiler.mapping import Gemm, Mapping, enumerate_mappings, fit_problem, plan, simple_mapping
-from codesign.compiler.program import compile_gemm
+from codesign.compiler.mapping import (
+    MAX_ROW_BYTES,
+    Gemm,
+    Mapping,
+    enumerate_mappings,
+    fit_problem,
+    plan,
+    simple_mapping,
+)
+from codesign.compiler.program import compile_gemm, dma_rows
+from codesign.compiler.schedule import Load
 from codesign.errors import InputError
 from codesign.hw.config import HardwareConfig
 from codesign.hw.isa import Compute, Dma, Opcode
@@ -124,3 +133,14 @@ def test_a_random_mapping_of_a_random_gemm_runs_bit_exact_on_the_rtl(m, k, n, se
     program = compile_gemm(ROOMY, a, w, bits, requant, mapping)
     outputs = run_session(ROOMY, [gemm_job(program, latency=3, backpressure=0.2, seed=seed)])[0]
     assert check_gemm_job(program, want, outputs)["bit_exact"], mapping
+
+
+@pytest.mark.parametrize("nbytes, shapes", [(64, [(1, 64)]), (MAX_ROW_BYTES, [(1, MAX_ROW_BYTES)]),
+                                            (3 * MAX_ROW_BYTES + 16, [(3, MAX_ROW_BYTES), (1, 16)])])
+def test_a_load_is_cut_into_dma_rows_of_at_most_max_row_bytes(nbytes, shapes):
+    commands = dma_rows(Load(Opcode.LOAD_WGT, dram_addr=0x4000, buf_addr=0x100, nbytes=nbytes))
+    assert [(c.rows, c.row_bytes) for c in commands] == shapes
+    assert sum(c.bytes for c in commands) == nbytes
+    assert all(c.opcode == Opcode.LOAD_WGT for c in commands)
+    last = commands[-1]
+    assert last.dram_addr - 0x4000 == last.buf_addr - 0x100 == nbytes - last.bytes

@@ -3,7 +3,7 @@ import json
 import pytest
 
 from codesign.errors import InputError
-from codesign.hw.config import HardwareConfig
+from codesign.hw.config import HardwareConfig, ceil_div
 
 
 def test_default_round_trips_through_json():
@@ -66,3 +66,9 @@ def test_derived_quantities():
     assert cfg.shift_max == cfg.acc_bits + cfg.mult_bits
     assert json.loads(cfg.to_json())["digit_bits"] == 2
     assert cfg.digest() != cfg.replace(rows=4).digest()
+
+
+@pytest.mark.parametrize("a, b, want", [(0, 8, 0), (1, 8, 1), (8, 8, 1), (9, 8, 2), (7, 1, 7), (-9, 8, -1),
+                                        ((1 << 80) + 1, 1 << 40, (1 << 40) + 1)])
+def test_ceil_div_is_exact_integer_ceiling(a, b, want):
+    assert ceil_div(a, b) == want            # exact past float precision too

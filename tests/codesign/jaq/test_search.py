@@ -1,4 +1,5 @@
-"""A tiny co-search end to end: outputs, budgets, checkpoints and resumption, bad input."""
+"""A tiny co-search end to end: outputs, budgets, checkpoints and resumption (between phases, inside the retraining
+and inside the warm-up), bad input."""
 
 import json
 
@@ -10,12 +11,15 @@ from codesign.compiler.mapper import map_layers
 from codesign.errors import InputError
 from codesign.hw.config import HardwareConfig
 from codesign.ir.layers import from_integer_model
-from codesign.jaq import baselines as search_baselines
+from codesign.jaq import baselines
 from codesign.jaq.design import load_design
 from codesign.jaq.hwspace import HardwareSpace
-from codesign.jaq.search import BudgetError, SearchRun, SearchSettings, run_search
+from codesign.jaq.pipeline import run_search, search, warmup
+from codesign.jaq.search import BudgetError, SearchRun, SearchSettings
+from codesign.quant.datasets import DataSplit, ImageSet, load_digits
 from codesign.quant.export import IntegerModel
 from codesign.quant.supernet import ArchChoice
+from codesign.steps import Step
 
 # Two candidates whose Verilator models the system tests build anyway: 8x8 with g = 2 (the default) and g = 8.
 SPACE = HardwareSpace(rows=(8,), cols=(8,), digit_bits=(2, 8), act_buf_bytes=(16384,), wgt_buf_bytes=(16384,))
@@ -49,31 +53,92 @@ def test_a_tiny_search_writes_a_consistent_design(searched):
 
 def test_a_finished_run_is_not_repeated(searched, monkeypatch):
     out, design = searched
-    monkeypatch.setattr(search_baselines, "retrain_all", lambda run: pytest.fail("retrained again"))
+    monkeypatch.setattr(baselines, "retrain_all", lambda run: pytest.fail("retrained again"))
     again = run_search(SearchSettings(**TINY), out, progress=False)
     assert again["cycles"] == design["cycles"] and again["acc"] == design["acc"]
 
 
-def test_an_interrupted_run_resumes_where_it_stopped(tmp_path, searched):
-    """Interrupt the run in its last phase, then resume: the same design as the uninterrupted run."""
+def test_an_interrupted_run_resumes_where_it_stopped(tmp_path, searched, monkeypatch):
+    """Interrupt the run in its last phase, after its first retrained design, then resume: the same design as the
+    uninterrupted run, the finished phases and the retrained design not repeated."""
     _, reference = searched
-    original = search_baselines.retrain_all
+    original = baselines.retrain
+    calls = []
 
-    def interrupted(run):
-        raise KeyboardInterrupt
+    def interrupted(run, net, arch, bits, *, tag, **kw):
+        if len(calls) == 1:
+            raise KeyboardInterrupt
+        calls.append(tag)
+        return original(run, net, arch, bits, tag=tag, **kw)
 
-    search_baselines.retrain_all = interrupted
-    try:
-        with pytest.raises(KeyboardInterrupt):
-            run_search(SearchSettings(**TINY), tmp_path, progress=False)
-    finally:
-        search_baselines.retrain_all = original
+    monkeypatch.setattr(baselines, "retrain", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        run_search(SearchSettings(**TINY), tmp_path, progress=False)
+    monkeypatch.undo()
     assert (tmp_path / "checkpoint.pt").is_file() and not (tmp_path / "design.json").exists()
     state = torch.load(tmp_path / "checkpoint.pt", weights_only=True)["state"]
-    assert state["phase"] == "retrain"
+    assert state["phase"] == "retrain" and list(state["results"]["retrained"]) == calls == ["chosen"]
+    finished = {name: state["step_seconds"][name] for name in ("warmup", "search", "search_fixed_hw", "random")}
     resumed = run_search(SearchSettings(**TINY), tmp_path, progress=False)
-    for key in ("cycles", "acc", "acc_int8", "hardware", "bits"):
-        assert resumed[key] == reference[key], key
+    for key in ("cycles", "acc", "acc_int8", "hardware", "bits", "baselines"):
+        if key == "baselines":
+            for tag, value in resumed[key].items():
+                assert {k: v for k, v in value.items() if k != "train_seconds"} == \
+                    {k: v for k, v in reference[key][tag].items() if k != "train_seconds"}, tag
+        else:
+            assert resumed[key] == reference[key], key
+    # the finished phases were not run again: their seconds are the interrupted run's
+    assert {name: resumed["step_seconds"][name] for name in finished} == finished
+    assert resumed["step_seconds"]["retrain"] > state["step_seconds"]["retrain"] > 0
+
+
+def test_a_run_interrupted_inside_its_warm_up_and_its_search_resumes_to_the_same_state(tmp_path):
+    """Both checkpoint every epoch: stopped after the first of two warm-up epochs, then after the first of two search
+    epochs, and resumed, the run ends with the supernet, searcher, random state and history of an uninterrupted one."""
+    torch.set_num_threads(1)
+    settings = SearchSettings(**{**TINY, "warmup_epochs": 2, "search_epochs": 2, "batch_size": 64})
+    digits = load_digits()
+    data = DataSplit(*(ImageSet(part.images[:n], part.labels[:n]) for part, n in ((digits.train, 192),
+                                                                                 (digits.val, 64),
+                                                                                 (digits.test, 64))),
+                     digits.classes)           # a small training set: 3 steps per epoch
+    steps = [Step("warmup", warmup), Step("search", search)]
+    whole = SearchRun(settings, tmp_path / "whole", progress=False, steps=steps, data=data)
+    whole.run()
+    assert whole.state["phase"] == "done" and [h["epoch"] for h in whole.state["history"]["warmup"]] == [0, 1]
+
+    cut = tmp_path / "cut"
+    for phase in ("warmup", "search"):
+        run = SearchRun(settings, cut, progress=False, steps=steps, data=data)
+        original = run._epoch_batches
+
+        def batches(tag, epoch, phase=phase, original=original):
+            if (tag, epoch) == (phase, 1):
+                raise KeyboardInterrupt
+            return original(tag, epoch)
+
+        run._epoch_batches = batches
+        with pytest.raises(KeyboardInterrupt):
+            run.run()
+        saved = torch.load(cut / "checkpoint.pt", weights_only=True)
+        assert saved["state"]["phase"] == phase and saved["state"]["epoch"] == 1
+        assert (saved["warmup"] is not None) == (phase == "warmup")
+
+    resumed = SearchRun(settings, cut, progress=False, steps=steps, data=data)
+    resumed.run()
+    assert resumed.state["phase"] == "done" and resumed.state["epoch"] == 0
+
+    def without_seconds(value):
+        if isinstance(value, dict):
+            return {k: without_seconds(v) for k, v in value.items() if k != "seconds"}
+        return [without_seconds(v) for v in value] if isinstance(value, list) else value
+
+    assert without_seconds(resumed.state["history"]) == without_seconds(whole.state["history"])
+    assert resumed.state["results"] == whole.state["results"]
+    for name, value in whole.searchers["search"].net.state_dict().items():
+        assert torch.equal(value, resumed.searchers["search"].net.state_dict()[name]), name
+    assert torch.equal(torch.load(tmp_path / "whole" / "checkpoint.pt", weights_only=True)["rng"],
+                       torch.load(cut / "checkpoint.pt", weights_only=True)["rng"])
 
 
 def test_a_checkpoint_of_other_settings_or_a_damaged_one_is_refused(tmp_path, searched):

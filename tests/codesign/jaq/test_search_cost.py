@@ -1,9 +1,11 @@
 """The search's cost terms: geometry, exactness against the mapper, gradients to every distribution."""
 
+import pytest
 import torch
 
-from codesign.compiler.batchtile import Constants, HardwareBatch
+from codesign.compiler.batchtile import Constants, HardwareBatch, LayerBatch, expected_tile_digits, price_mappings
 from codesign.compiler.mapper import map_layers
+from codesign.compiler.mapping import Gemm
 from codesign.hw.config import HardwareConfig
 from codesign.ir.layers import HostOp
 from codesign.jaq.arch_logits import ArchLogits
@@ -91,3 +93,33 @@ def test_bigger_arrays_are_faster_and_larger():
     costs = network_costs(hw, layers, Constants(), latency=20)
     assert costs["cycles"][1] < costs["cycles"][0]
     assert hw.t["area_luts"][1] > hw.t["area_luts"][0]
+
+
+def test_the_expected_cost_is_differentiable_in_hardware_and_bit_probabilities():
+    """`SearchCost.expected` on BatchTile's best mappings priced with expected tile digits (the search's one
+    expectation; BatchTile itself only prices)."""
+    configs = [HardwareConfig(rows=4, cols=4, digit_bits=1), HardwareConfig(rows=8, cols=8, digit_bits=2)]
+    gemm = Gemm(64, 72, 12, (8,) * 12)
+    values = [2, 4, 8]
+    logits = torch.zeros(12, 3, dtype=torch.float64, requires_grad=True)
+    probs = torch.softmax(logits, dim=-1)
+    sums, maxes = zip(*(expected_tile_digits(probs, values, cfg.cols, cfg.digit_bits) for cfg in configs))
+    digits = (torch.stack(sums)[:, None], torch.stack(maxes)[:, None])          # [H, L]
+    hw_logits = torch.zeros(2, dtype=torch.float64, requires_grad=True)
+    hw = HardwareBatch.from_configs(configs, dtype=torch.float64)
+    costs = price_mappings(hw, LayerBatch.from_gemms([gemm], dtype=torch.float64), Constants(), digits=digits)
+    terms = SearchCost(hw, Constants(), latency=0).expected(costs.best(), torch.softmax(hw_logits, dim=0))
+    assert float(terms["area_luts"].detach()) == pytest.approx(0.5 * float(hw.t["area_luts"].sum()))
+    terms["cycles"].backward()
+    assert hw_logits.grad.abs().sum() > 0
+    # More probability on 2-bit weights must lower the expected cycles: the gradient on the 2-bit logits is negative.
+    assert (logits.grad[:, 0] < 0).all() and (logits.grad[:, 2] > 0).all()
+
+
+def test_the_expected_cost_leaves_out_candidates_the_network_does_not_fit():
+    hw = HardwareBatch.from_configs(CONFIGS[:2], dtype=torch.float64)
+    per_layer = {key: torch.tensor([[1.0, 2.0], [3.0, torch.inf]], dtype=torch.float64)
+                 for key in ("cycles", "energy_pj", "dram_bytes")}
+    terms = SearchCost(hw, Constants(), latency=0).expected(per_layer, torch.tensor([0.25, 0.75],
+                                                                                      dtype=torch.float64))
+    assert float(terms["cycles"]) == 0.25 * 3.0

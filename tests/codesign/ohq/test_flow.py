@@ -12,8 +12,9 @@ from codesign.errors import InputError
 from codesign.hw.config import HardwareConfig
 from codesign.hw.isa import disassemble
 from codesign.ir.layers import Conv2d, Linear
-from codesign.ohq.cost_table import CostTable, LayerCost
-from codesign.ohq.flow import build_problem, monotone
+from codesign.ohq.cost_table import BatchTilePricer, CostTable, LayerCost
+from codesign.ohq.flow import STEPS, OhqOptions, build_problem, monotone, run_ohq
+from codesign.ohq.model import load_model
 from codesign.quant.export import IntegerModel
 from codesign.quant.qmodel import load_quantnet
 from codesign.quant.supernet import DIGITS, ArchChoice, SuperNet
@@ -124,6 +125,23 @@ def test_fast_end_to_end_respects_the_budget(tmp_path, tiny_quantnet, capsys):
     first = manifest[0]
     assert len(disassemble((out / "programs" / first["commands"]).read_bytes()).splitlines()) == first["prog_len"]
     assert (out / "programs" / first["dram"]).stat().st_size == sum(seg["bytes"] for seg in first["segments"])
+
+
+def test_run_ohq_runs_its_five_steps_in_order_and_times_each(tmp_path, tiny_quantnet):
+    """The stages as named steps: each logged with its seconds, the timings keyed ``{step}_s``."""
+    assert [step.name for step in STEPS] == ["costs", "sensitivity", "ilp", "quantize", "pricing_chosen"]
+    model = load_model(str(tiny_quantnet), CFG, qat_cache=tmp_path / "qat")
+    lines = []
+    options = OhqOptions(latency_budget=0.9, batch=1, qat_epochs=0, budgets=(0.9, 1.0))
+    result = run_ohq(model, CFG, BatchTilePricer(CFG), options, calibration=torch.rand(8, 1, 8, 8), data=None,
+                     log=lines.append)
+    assert list(result.timings) == [f"{step.name}_s" for step in STEPS]
+    assert all(seconds >= 0 for seconds in result.timings.values())
+    assert [line.split(":")[0] for line in lines] == ["costs", "sensitivity (MQE)", "quantized models"]
+    assert lines[0].endswith(f"({result.timings['costs_s']:.1f} s)")
+    assert result.summary["cycles"] <= 0.9 * result.summary["cycles_int8"] * (1 + 1e-6)
+    assert result.summary["accuracy"] is None and [p["budget"] for p in result.curve] == [0.9, 1.0]
+    assert set(result.uniform) == {"w8", "w4"} and result.quantized is not None
 
 
 @pytest.mark.parametrize("argv, message", [

@@ -8,6 +8,7 @@ import pytest
 
 from codesign.compiler.batchtile import Constants, load_constants
 from codesign.compiler.mapping import Gemm, Mapping
+from codesign.errors import InputError
 from sim.measure import calibrate
 
 
@@ -49,7 +50,8 @@ def test_the_model_says_when_it_runs_uncalibrated(tmp_path):
         assert load_constants(path) == Constants(1.0, 2.0, 3.0, 4.0, 5.0, calibrated=True)
 
 
-def test_refit_without_measurements_is_a_clear_error(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(calibrate, "CASES_PATH", tmp_path / "missing.json")
-    assert calibrate.main(["--refit", "--out", str(tmp_path / "c.json"), "--report", str(tmp_path / "r.json")]) == 2
-    assert "--refit needs" in capsys.readouterr().err
+def test_refit_without_measurements_is_a_clear_error(tmp_path):
+    with pytest.raises(InputError, match="--refit needs"):
+        calibrate.calibrate(out=tmp_path / "c.json", report=tmp_path / "r.json", refit=True,
+                            cases_path=tmp_path / "missing.json")
+    assert not (tmp_path / "c.json").exists()

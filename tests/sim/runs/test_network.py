@@ -1,4 +1,5 @@
-"""A whole exported network on the RTL (`sim.runs.network`, `codesign verify`): chained layers bit-exact, cycles, errors."""
+"""A whole exported network on the RTL (`sim.runs.network`, `codesign verify`): chained layers bit-exact, cycles,
+errors."""
 
 import json
 from dataclasses import replace

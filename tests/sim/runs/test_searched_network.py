@@ -8,7 +8,8 @@ import torch
 from codesign.hw.config import HardwareConfig
 from codesign.ir.executor import predict
 from codesign.jaq.hwspace import HardwareSpace
-from codesign.jaq.search import SearchSettings, run_search
+from codesign.jaq.pipeline import run_search
+from codesign.jaq.search import SearchSettings
 from codesign.quant.datasets import load_digits
 from codesign.quant.export import IntegerModel
 from codesign.quant.quantizers import input_integers

@@ -4,7 +4,8 @@ import numpy as np
 from amaranth.lib import data
 
 from codesign.hw.config import HardwareConfig
-from sim.tile.tiles import encode, pack_lanes, random_tile
+from codesign.hw.operands import pack_lanes
+from sim.tile.tiles import encode, random_tile
 
 
 def test_pack_lanes_matches_array_layout():
