@@ -26,8 +26,8 @@ from amaranth.lib import wiring
 
 from codesign.sources import source_digest
 from rtl_gen.emit import to_verilog
+from sim import SIMULATORS
 
-SIMULATORS = ("verilator", "icarus")
 DEFAULT_BUILD_ROOT = Path("build/sim")
 
 

@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 from codesign.errors import InputError
 from codesign.hw.config import HardwareConfig
-from sim.build import SIMULATORS
+from sim import SIMULATORS
 
 LATENCY_MAX = 10_000
 DEVICES = ("cpu", "cuda")
@@ -77,7 +77,7 @@ def add_latency(parser: argparse.ArgumentParser, default: int, *, when: str = ""
 
 
 def add_simulator(parser: argparse.ArgumentParser) -> None:
-    """``--simulator``: one of `sim.build.SIMULATORS`, the simulators the runner builds for."""
+    """``--simulator``: one of `sim.SIMULATORS`, the simulators the runner builds for."""
     parser.add_argument("--simulator", choices=SIMULATORS, default=SIMULATORS[0],
                         help=f"the HDL simulator (default {SIMULATORS[0]})")
 

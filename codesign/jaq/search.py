@@ -316,7 +316,7 @@ class SearchRun:
         largest = ArchChoice.largest(self.spec)
         arch_gen = torch.Generator().manual_seed(s.seed)
         history = self.state["history"].setdefault("warmup", [])
-        steps_per_epoch = math.ceil(len(self.data.train) / s.batch_size)
+        steps_per_epoch = self.data.train.batch_count(s.batch_size)
         resume, self._warmup = self._warmup, None
         if resume is not None:
             arch_gen.set_state(resume["arch_gen"].cpu())    # a CUDA run's checkpoint maps it there
@@ -361,7 +361,7 @@ class SearchRun:
     def _search(self, name: str, searcher: Searcher, fixed: int | None) -> None:
         s = self.settings
         net, ref = searcher.net, self.reference
-        steps_per_epoch = math.ceil(len(self.data.train) / s.batch_size)
+        steps_per_epoch = self.data.train.batch_count(s.batch_size)
         total_steps = s.search_epochs * steps_per_epoch
         schedule = net.csq_schedule(s.csq_fraction, s.csq_refresh)
         schedule.steps = self.state["epoch"] * steps_per_epoch

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from codesign.errors import InputError
+from codesign.hw.config import ceil_div
 
 IMAGE_SUFFIXES = (".npy", ".pgm", ".ppm")
 CIFAR10_TRAIN = tuple(f"data_batch_{i}" for i in range(1, 6))
@@ -36,6 +37,10 @@ class ImageSet:
 
     def __len__(self) -> int:
         return len(self.labels)
+
+    def batch_count(self, batch_size: int) -> int:
+        """How many batches `batches` yields (the last one may be short)."""
+        return ceil_div(len(self), batch_size)
 
     def batches(self, batch_size: int, *, shuffle: bool = False, generator: torch.Generator | None = None):
         order = torch.randperm(len(self), generator=generator) if shuffle else torch.arange(len(self))

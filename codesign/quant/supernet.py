@@ -29,6 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from codesign.errors import InputError
+from codesign.hw.config import ceil_div
 from codesign.quant.csq import CsqSchedule, RecomputedTail, multibranch_conv, split_channels
 from codesign.quant.qmodel import QuantNet, build_quantnet
 from codesign.quant.quantizers import check_bits, input_fake_quant, lsq_init_step, lsq_quantize, positive, quant_range
@@ -156,7 +157,7 @@ class SearchConv(nn.Module):
         self.weight = nn.Parameter(torch.empty(out_channels, 1 if depthwise else in_channels, kernel, kernel))
         nn.init.kaiming_normal_(self.weight, mode="fan_out")
         self.bn = nn.BatchNorm2d(out_channels)
-        groups = math.ceil(out_channels / spec.group_size)
+        groups = ceil_div(out_channels, spec.group_size)
         self.w_logits = nn.Parameter(torch.zeros(groups, len(spec.w_bits)))
         self.a_logits = nn.Parameter(torch.zeros(len(spec.a_bits)))
         self.w_steps = nn.Parameter(torch.ones(len(spec.w_bits), out_channels))

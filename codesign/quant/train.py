@@ -58,7 +58,7 @@ def fit(model: nn.Module, data: ImageSet, *, epochs: int, lr: float, forward: Fo
     model.train()
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.Adam(params, lr=lr)
-    steps = epochs * -(-len(data) // batch_size)
+    steps = epochs * data.batch_count(batch_size)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, max(steps, 1))
     generator = torch.Generator().manual_seed(seed)
     start_epoch = 0

@@ -3,7 +3,7 @@
 import pytest
 
 from codesign.cli.main import main
-from sim.build import SIMULATORS
+from sim import SIMULATORS
 
 # Every command with --latency, with the arguments it needs to get that far: the check runs while parsing.
 LATENCY_COMMANDS = {
