@@ -12,6 +12,7 @@ stderr and exit code 2; outputs are written atomically.
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 
 from codesign.cli import bench, hardware, measure, ohq, search, simulate
@@ -30,6 +31,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+INTERRUPTED = 130        # the shell's code for a command ended by SIGINT (128 + 2)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     try:
@@ -37,11 +41,28 @@ def main(argv: list[str] | None = None) -> int:
     except InputError as exc:                    # a shared option's range check (`codesign.cli.options.Checked`)
         print(f"{getattr(exc, 'prog', parser.prog)}: error: {exc}", file=sys.stderr)
         return 2
+    prog = getattr(args, "prog", f"codesign {args.command}")
+    previous = _terminate_as_interrupt()
     try:
         return args.handler(args)
     except InputError as exc:
-        print(f"codesign {args.command}: error: {exc}", file=sys.stderr)
+        print(f"{prog}: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        # Checkpoints and outputs are written atomically, so whatever was last written is whole: say so, in one line.
+        print(f"\n{prog}: interrupted; run the same command again to resume", file=sys.stderr)
+        return INTERRUPTED
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _terminate_as_interrupt():
+    """SIGTERM (a batch scheduler's or `kill`'s) ends a command the way Ctrl-C does; returns the handler it
+    replaced."""
+    def handler(signum, frame):
+        raise KeyboardInterrupt
+
+    return signal.signal(signal.SIGTERM, handler)
 
 
 if __name__ == "__main__":
