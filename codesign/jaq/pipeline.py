@@ -10,6 +10,7 @@ outputs (``design.json``, ``hardware.json``, the report) are written after the s
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from codesign.jaq import baselines
@@ -55,8 +56,11 @@ def run_search(settings: SearchSettings, out: str | Path, *, restart: bool = Fal
     if restart:
         (out / CHECKPOINT).unlink(missing_ok=True)
     run = SearchRun(settings, out, progress=progress, steps=search_steps(settings))
-    if progress and run.checkpoint_path.exists():
-        print(f"resuming {run.checkpoint_path} (pass --restart to start over)", flush=True)
+    if run.checkpoint_path.exists():                # even when quiet: it explains a run that ends early
+        print(f"resuming {run.checkpoint_path} (pass --restart to start over)", file=sys.stderr, flush=True)
+    run.load()
+    for note in run.notes:
+        print(f"codesign search: {note}", file=sys.stderr, flush=True)
     run.run()
     design = build_design(run, run.state["seconds"])
     design["step_seconds"] = dict(run.state["step_seconds"])

@@ -67,6 +67,10 @@ from codesign.steps import Flow, Step
 
 CHECKPOINT = "checkpoint.pt"
 SEARCHES = ("search", "search_fixed_hw")      # the phases with a `Searcher`, in the order they run
+# The settings the warm-up reads (with the data split, which the seed draws). Any other setting acts from the search
+# on, so a checkpoint whose warm-up is finished can be rewound to the search's start when only those differ (new
+# budgets, say): the warmed-up supernet and the random state at its end are the same as a fresh run's.
+WARMUP_SETTINGS = frozenset({"seed", "warmup_epochs", "batch_size", "lr", "act_bits"})
 BUDGET_PENALTY = 10.0
 PROXY_QAT_EPOCHS = 1
 
@@ -139,9 +143,17 @@ class SearchSettings:
         return data
 
     def fingerprint(self) -> str:
-        """What a checkpoint must match to be resumed (the device may differ)."""
-        data = {k: v for k, v in self.to_dict().items() if k != "device"}
-        return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+        """What a checkpoint must match to be resumed as it stands (the device may differ)."""
+        return hashlib.sha256(json.dumps(self.resumable(), sort_keys=True).encode()).hexdigest()[:16]
+
+    def resumable(self) -> dict:
+        """The settings a checkpoint records and is compared by: all but the device."""
+        return {k: v for k, v in self.to_dict().items() if k != "device"}
+
+    def changes(self, saved: dict) -> dict[str, tuple]:
+        """The settings that differ from a checkpoint's (``saved``, its `resumable`): name -> (then, now)."""
+        saved, now = (json.loads(json.dumps(data)) for data in (saved, self.resumable()))     # tuples as lists
+        return {k: (saved.get(k), now.get(k)) for k in sorted(set(now) | set(saved)) if saved.get(k) != now.get(k)}
 
 
 @dataclass
@@ -199,6 +211,9 @@ class SearchRun:
         self.reference = self._reference(largest)
         self.flow = Flow(steps, self.state, checkpoint=self.checkpoint_path, dump=self._dump)
         self._warmup: dict | None = None         # the warm-up's training state while it runs (its checkpoints)
+        self._warmed_rng: torch.Tensor | None = None     # torch's random state when the warm-up ended
+        self.notes: list[str] = []               # what resuming did besides resuming (a rewind), for the user
+        self._loaded = False
 
     # ---- budgets and references
 
@@ -236,7 +251,8 @@ class SearchRun:
 
     def _dump(self) -> bytes:
         self.state["seconds"] = self._seconds_before + time.perf_counter() - self._started
-        state = {"fingerprint": self.settings.fingerprint(), "state": self.state, "rng": torch.get_rng_state(),
+        state = {"fingerprint": self.settings.fingerprint(), "settings": self.settings.resumable(),
+                 "state": self.state, "rng": torch.get_rng_state(), "warmed_rng": self._warmed_rng,
                  "cuda_rng": torch.cuda.get_rng_state() if self.device == "cuda" else None,
                  "net": self.net.state_dict(),
                  "searchers": {k: s.state_dict() for k, s in self.searchers.items()}, "warmup": self._warmup}
@@ -248,6 +264,7 @@ class SearchRun:
         """Resume from the checkpoint, if there is one: the record, the supernet, the RNG state, the searchers and
         an interrupted warm-up's training state. Whether there was a checkpoint."""
         path = self.checkpoint_path
+        self._loaded = True
         if not path.exists():
             return False
         try:
@@ -256,14 +273,18 @@ class SearchRun:
         except Exception as exc:                      # torch.load fails in many ways on a damaged file
             raise InputError("checkpoint", str(path), f"a checkpoint written by `codesign search` ({exc}); remove "
                              "it or pass --restart") from None
+        rewind = False
         if fingerprint != self.settings.fingerprint():
-            raise InputError("checkpoint", str(path), "one written with the same settings (these differ); pass "
-                             "--restart to start over, or the same options to resume")
+            rewind = self._rewindable(path, saved, state)
         self.state.clear()                      # the flow's record is this dict: refill it
         self.state.update(state)
         self._seconds_before = state.get("seconds", 0.0)
         self.net.load_state_dict(saved["net"])
         self._warmup = saved.get("warmup")
+        self._warmed_rng = saved.get("warmed_rng")
+        if rewind:
+            self._rewind_to_search()
+            return True
         for name in SEARCHES:                   # every search begun, in order; building one draws random numbers,
             if name in saved["searchers"]:      # so the saved random state is restored after them
                 self.searchers[name] = self._searcher(name, saved["searchers"])
@@ -272,9 +293,43 @@ class SearchRun:
             torch.cuda.set_rng_state(saved["cuda_rng"].cpu())
         return True
 
+    def _rewindable(self, path: Path, saved: dict, state: dict) -> bool:
+        """Whether a checkpoint of other settings can go on: as it stands while its warm-up runs (False), from the
+        search's start once the warm-up is done (True), when only settings the warm-up does not read differ (see
+        `WARMUP_SETTINGS`). Otherwise an `InputError` that names the settings that differ."""
+        if "settings" not in saved:                                   # a checkpoint from before settings were kept
+            raise InputError("checkpoint", str(path), "one written with the same settings (these differ); pass "
+                             "--restart to start over, or another --out")
+        changes = self.settings.changes(saved["settings"])
+        listed = "; ".join(f"{name} {then!r} -> {now!r}" for name, (then, now) in changes.items())
+        fixed = sorted(WARMUP_SETTINGS & set(changes))
+        if fixed or (state.get("phase") != "warmup" and saved.get("warmed_rng") is None):
+            raise InputError("checkpoint", str(path), f"a checkpoint of the same settings, but these differ: {listed}"
+                             f" ({', '.join(fixed) or 'a warm-up without its end state'} cannot change on resume); "
+                             "pass --restart to start over, or another --out")
+        if state.get("phase") == "warmup":
+            self.notes.append(f"settings changed since the checkpoint ({listed}); they act after the warm-up, which "
+                              "resumes")
+            return False
+        self.notes.append(f"settings changed since the checkpoint ({listed}): the finished warm-up is kept and the "
+                          "search starts again from it")
+        return True
+
+    def _rewind_to_search(self) -> None:
+        """Start again at the search, from the warmed-up supernet and the random state at the warm-up's end."""
+        self.state.update(phase="search", epoch=0, results={},
+                          history={k: v for k, v in self.state["history"].items() if k == "warmup"},
+                          step_seconds={k: v for k, v in self.state.get("step_seconds", {}).items() if k == "warmup"})
+        self.state.pop("seconds", None)
+        self._seconds_before = sum(self.state["step_seconds"].values())
+        self._warmup = None
+        torch.set_rng_state(self._warmed_rng.cpu())
+
     def run(self) -> dict:
-        """The phases, from where the checkpoint (if any) stopped; the results."""
-        self.load()
+        """The phases, from where the checkpoint (if any) stopped (`load` first, unless the caller has); the
+        results."""
+        if not self._loaded:
+            self.load()
         self.flow.run(self)
         return self.state["results"]
 
@@ -348,6 +403,7 @@ class SearchRun:
             batches=batches, after_step=after_step, after_epoch=after_epoch,
             resume=None if resume is None else resume["fit"])
         self._warmup = None
+        self._warmed_rng = torch.get_rng_state()         # where a rewind to the search starts (`load`)
         self.state["epoch"] = 0
 
     def search(self, name: str, fixed: int | None) -> None:

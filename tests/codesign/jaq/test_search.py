@@ -2,6 +2,11 @@
 and inside the warm-up), bad input."""
 
 import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -23,6 +28,7 @@ from codesign.steps import Step
 
 # Two candidates whose Verilator models the system tests build anyway: 8x8 with g = 2 (the default) and g = 8.
 SPACE = HardwareSpace(rows=(8,), cols=(8,), digit_bits=(2, 8), act_buf_bytes=(16384,), wgt_buf_bytes=(16384,))
+REPO = Path(__file__).resolve().parents[3]
 TINY = dict(warmup_epochs=1, search_epochs=1, retrain_fp_epochs=0, retrain_qat_epochs=1, batch=4, space=SPACE)
 
 
@@ -128,11 +134,6 @@ def test_a_run_interrupted_inside_its_warm_up_and_its_search_resumes_to_the_same
     resumed.run()
     assert resumed.state["phase"] == "done" and resumed.state["epoch"] == 0
 
-    def without_seconds(value):
-        if isinstance(value, dict):
-            return {k: without_seconds(v) for k, v in value.items() if k != "seconds"}
-        return [without_seconds(v) for v in value] if isinstance(value, list) else value
-
     assert without_seconds(resumed.state["history"]) == without_seconds(whole.state["history"])
     assert resumed.state["results"] == whole.state["results"]
     for name, value in whole.searchers["search"].net.state_dict().items():
@@ -143,12 +144,30 @@ def test_a_run_interrupted_inside_its_warm_up_and_its_search_resumes_to_the_same
 
 def test_a_checkpoint_of_other_settings_or_a_damaged_one_is_refused(tmp_path, searched):
     out, _ = searched
-    with pytest.raises(InputError, match="same settings"):
+    with pytest.raises(InputError, match=r"these differ: seed 0 -> 1 .*seed cannot change on resume.*--restart"):
         SearchRun(SearchSettings(**{**TINY, "seed": 1}), out, progress=False).load()
     (tmp_path / "checkpoint.pt").write_bytes(b"not a checkpoint")
     with pytest.raises(InputError, match="checkpoint"):
         SearchRun(SearchSettings(**TINY), tmp_path, progress=False).load()
     assert (tmp_path / "checkpoint.pt").read_bytes() == b"not a checkpoint"      # nothing overwritten
+
+
+def test_new_budgets_on_a_finished_run_search_again_from_its_warm_up_as_a_fresh_run_would(tmp_path, searched):
+    """Budgets act from the search on: a finished run given budgets keeps its warm-up and searches again, and ends
+    with the design a fresh run with those budgets gets (the README's budget example after a `make search`)."""
+    out, design = searched
+    budgets = {"max_cycles": 2.0 * design["cycles"], "max_luts": 1e9}
+    rerun = tmp_path / "rerun"
+    rerun.mkdir()
+    (rerun / "checkpoint.pt").write_bytes((out / "checkpoint.pt").read_bytes())
+    run = SearchRun(SearchSettings(**TINY, **budgets), rerun, progress=False)
+    run.load()
+    assert run.state["phase"] == "search" and "max_cycles" in run.notes[0] and "warm-up is kept" in run.notes[0]
+    again = run_search(SearchSettings(**TINY, **budgets), rerun, progress=False)
+    fresh = run_search(SearchSettings(**TINY, **budgets), tmp_path / "fresh", progress=False)
+    assert without_seconds(again) == without_seconds(fresh)
+    assert again["step_seconds"]["warmup"] == design["step_seconds"]["warmup"]     # not run again
+    assert again["budgets"]["max_cycles"] == budgets["max_cycles"]
 
 
 def test_budgets_no_design_meets_are_reported_with_the_closest(tmp_path):
@@ -208,3 +227,56 @@ def test_a_damaged_design_file_is_refused_and_nothing_is_written(tmp_path, capsy
     assert "design" in capsys.readouterr().err
     assert not (tmp_path / "rtl").exists() and not (tmp_path / "verify.json").exists()
     assert bad.read_text() == content
+
+
+def search_command(out, *more: str) -> list[str]:
+    """`codesign search` as a user runs it, small: 4 warm-up epochs of digits on one thread, no baselines."""
+    return [sys.executable, "-m", "codesign.cli", "search", "--out", str(out), "--warmup-epochs", "4",
+            "--search-epochs", "1", "--retrain-fp-epochs", "0", "--retrain-qat-epochs", "1", "--no-baselines",
+            "--threads", "1", "--quiet", *more]
+
+
+def test_ctrl_c_in_the_warm_up_ends_in_one_line_and_the_run_resumes_to_the_uninterrupted_design(tmp_path):
+    """The real process, interrupted by SIGINT (Ctrl-C) once its first warm-up epoch is checkpointed: exit 130, one
+    line, the checkpoint intact; the same command again finishes with the design of a run never interrupted."""
+    whole = subprocess.Popen(search_command(tmp_path / "whole"), cwd=REPO, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.PIPE, text=True)
+    cut = tmp_path / "cut"
+    first = subprocess.Popen(search_command(cut), cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 300
+    while not _warmup_epochs_saved(cut / "checkpoint.pt"):
+        assert first.poll() is None and time.monotonic() < deadline, first.communicate()
+        time.sleep(0.2)
+    first.send_signal(signal.SIGINT)
+    out, err = first.communicate(timeout=120)
+    assert first.returncode == 130, err
+    assert err.strip().splitlines() == ["codesign search: interrupted; run the same command again to resume"]
+    saved = torch.load(cut / "checkpoint.pt", weights_only=True)
+    assert saved["state"]["phase"] == "warmup" and 1 <= saved["state"]["epoch"] < 4   # stopped inside the warm-up
+
+    again = subprocess.run(search_command(cut), cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stderr
+    assert f"resuming {cut / 'checkpoint.pt'}" in again.stderr
+    assert whole.wait(timeout=600) == 0, whole.stderr.read()
+
+    def design(out):
+        return without_seconds(json.loads((out / "design.json").read_text()))
+
+    assert design(cut) == design(tmp_path / "whole")
+
+
+def _warmup_epochs_saved(path) -> int:
+    """How many warm-up epochs the checkpoint at ``path`` holds (0 while there is none, or it is being replaced)."""
+    try:
+        saved = torch.load(path, weights_only=True)
+    except (OSError, RuntimeError, EOFError):
+        return 0
+    return saved["state"]["epoch"] if saved["state"]["phase"] == "warmup" else 0
+
+
+def without_seconds(value):
+    """A record without its timings (``seconds``, ``train_seconds``, ``step_seconds``) and write time: what a
+    reproducible run must repeat exactly."""
+    if isinstance(value, dict):
+        return {k: without_seconds(v) for k, v in value.items() if "seconds" not in k and k != "written"}
+    return [without_seconds(v) for v in value] if isinstance(value, list) else value
