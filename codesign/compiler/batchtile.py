@@ -36,13 +36,14 @@ from __future__ import annotations
 import json
 import math
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from importlib import resources
 from pathlib import Path
 
 import torch
 
 from codesign.compiler.mapping import K_SPLITS, MAX_ROW_BYTES, Gemm, Mapping
+from codesign.files import json_key, json_object, read_json
 from codesign.hw import isa
 from codesign.hw.config import HardwareConfig, ceil_div
 from codesign.hw.timing import drain_cycles, fill_cycles
@@ -76,7 +77,13 @@ def load_constants(path: Path = CALIBRATION_PATH) -> Constants:
     (`codesign/data/calibration.json`, the last `make calibrate` of this RTL, so a fresh clone predicts as well as
     a calibrated checkout); else the defaults, with a warning: the model is uncalibrated."""
     if path.is_file():
-        fit = json.loads(path.read_text())["constants"]
+        data = json_object(read_json(path, "calibration", "JSON file written by `make calibrate`"), str(path),
+                           "a JSON object with the fitted 'constants'")
+        names = [f.name for f in fields(Constants) if f.name != "calibrated"]
+        fit = json_key(data, "constants", f"{path} ", f"an object of numbers: {names}",
+                       lambda v: isinstance(v, dict) and set(v) - {"calibrated"} <= set(names) and all(
+                           isinstance(v[k], (int, float)) and not isinstance(v[k], bool) and math.isfinite(v[k])
+                           for k in v if k != "calibrated"))
         return Constants(**{k: float(v) for k, v in fit.items() if k != "calibrated"}, calibrated=True)
     if path == CALIBRATION_PATH:
         shipped = resources.files("codesign.data").joinpath("calibration.json")

@@ -6,7 +6,7 @@ from codesign.compiler.batchtile import Constants, HardwareBatch, LayerBatch, lo
 from codesign.compiler.mapping import Gemm, Mapping, check_fits, plan, simple_mapping
 from codesign.errors import InputError
 from codesign.hw.config import HardwareConfig
-from codesign.ir.layers import Layer, gemms, placement
+from codesign.ir.layers import Layer, check_layer_bits, gemms, placement
 
 
 def best_mappings(cfg: HardwareConfig, entries: list[tuple[str, Gemm, int]], constants: Constants, *,
@@ -44,7 +44,10 @@ def gemm_entries(layers: list[Layer]) -> tuple[list[tuple[str, Gemm, int]], list
 
 def map_layers(cfg: HardwareConfig, layers: list[Layer], *, latency: float = 20.0,
                constants: Constants | None = None) -> dict:
-    """Every accelerator layer's GEMMs with their best mappings, the host layers, and the totals."""
+    """Every accelerator layer's GEMMs with their best mappings, the host layers, and the totals. A layer whose
+    bits ``cfg`` cannot take is refused first (`check_layer_bits`)."""
+    for layer in layers:
+        check_layer_bits(cfg, layer)
     constants = constants or load_constants()
     entries, _ = gemm_entries(layers)
     host = [layer.name for layer in layers if placement(layer) == "host"]

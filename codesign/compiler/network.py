@@ -18,10 +18,10 @@ from codesign.compiler.mapper import best_mappings, gemm_entries
 from codesign.compiler.mapping import Mapping
 from codesign.compiler.program import Program, compile_gemm
 from codesign.errors import InputError
-from codesign.files import atomic_write_bytes, atomic_write_json
+from codesign.files import atomic_write_bytes, atomic_write_json, check_file_name
 from codesign.hw.config import HardwareConfig
 from codesign.ir.executor import gemm_operands, run_model
-from codesign.ir.layers import from_integer_model, gemms
+from codesign.ir.layers import check_layer_bits, from_integer_model, gemms
 from codesign.quant.export import IntegerLayer, IntegerModel
 
 
@@ -32,10 +32,8 @@ def check_model(cfg: HardwareConfig, model: IntegerModel) -> None:
             layer.requant.validate(cfg, layer.out_shape[0])
         except InputError as exc:
             raise InputError(f"{layer.name} {exc.field}", exc.value, exc.allowed) from None
-        if layer.w_bits is not None and int(layer.w_bits.max()) > cfg.weight_bits_max:
-            raise InputError(f"{layer.name} w_bits", int(layer.w_bits.max()),
-                             f"at most weight_bits_max={cfg.weight_bits_max}")
-        if max(layer.in_bits) > cfg.act_bits:
+        check_layer_bits(cfg, lowered)
+        if max(layer.in_bits) > cfg.act_bits:             # an add's second input too
             raise InputError(f"{layer.name} in_bits", max(layer.in_bits), f"at most act_bits={cfg.act_bits}")
         for entry in gemms(lowered):
             if entry.gemm.k > cfg.max_k:
@@ -87,6 +85,7 @@ def write_programs(out_dir: str | Path, compiled: list[dict]) -> Path:
     out_dir = Path(out_dir)
     entries = []
     for item in compiled:
+        check_file_name("layer name", item["layer"])        # it becomes a file name here: no path out of out_dir
         program, stem = item["program"], f"{item['layer']}.{item['index']}"
         atomic_write_bytes(out_dir / f"{stem}.bin", program.binary)
         segments, offset = [], 0

@@ -13,6 +13,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 
 from codesign.errors import InputError
+from codesign.files import read_json
 
 DIGIT_BITS = (1, 2, 4, 8)
 AXI_DATA_BITS = (64, 128, 256)
@@ -88,6 +89,13 @@ class HardwareConfig:
             value = getattr(self, name)
             if not 256 <= value <= largest or value & (value - 1):
                 raise InputError(name, value, f"a power of two from 256 to {largest}")
+        if 2 * self.out_tile_bytes > self.out_buf_bytes:
+            # Every mapping double-buffers output tiles (codesign.compiler.mapping.fit_problem): with less, none fits.
+            raise InputError(
+                "out_buf_bytes", self.out_buf_bytes,
+                f">= {2 * self.out_tile_bytes}: two output tiles of {self.out_tile_bytes} bytes (rows={self.rows} "
+                f"words of cols={self.cols} x act_bits={self.act_bits} bits, each padded to a power of two bytes, "
+                f"the tile to whole {self.axi_data_bits}-bit bus beats), as double buffering needs")
 
     # ---- derived quantities (read by the generator, the reference and the cost model alike)
     @staticmethod
@@ -117,6 +125,15 @@ class HardwareConfig:
     def k_bits(self) -> int:
         return self.max_k.bit_length()
 
+    @property
+    def out_tile_bytes(self) -> int:
+        """Output-buffer bytes of one requantized ``rows`` x ``cols`` tile: ``rows`` out words of ``cols *
+        act_bits`` bits, each padded to a power-of-two number of bytes (`codesign.hw.isa.word_bytes`), the tile
+        padded to whole bus beats (the ``out_slot`` of `codesign.compiler.mapping.plan`; a test holds them equal)."""
+        word = 1 << (ceil_div(self.cols * self.act_bits, 8) - 1).bit_length()
+        bus = self.axi_data_bits // 8
+        return ceil_div(self.rows * word, bus) * bus
+
     def digits(self, weight_bits: int) -> int:
         """Cycles per reduction step for a column tile whose widest weight has ``weight_bits`` bits."""
         return ceil_div(weight_bits, self.digit_bits)
@@ -143,15 +160,18 @@ class HardwareConfig:
         try:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
-            raise InputError("config", text[:40], f"valid JSON ({exc})") from None
+            raise InputError("config", "JSON text", f"valid JSON (line {exc.lineno}, column {exc.colno}: "
+                                                    f"{exc.msg})") from None
         return cls.from_dict(data)
 
     @classmethod
-    def load(cls, path: str | Path) -> HardwareConfig:
-        path = Path(path)
-        if not path.is_file():
-            raise InputError("--config", str(path), "an existing JSON file")
-        return cls.from_json(path.read_text())
+    def load(cls, path: str | Path, what: str = "--config") -> HardwareConfig:
+        """The configuration in the JSON file ``path``; any error names the file (and the field)."""
+        data = read_json(path, what, "HardwareConfig JSON file")
+        try:
+            return cls.from_dict(data)
+        except InputError as exc:
+            raise InputError(f"{path} {exc.field}", exc.value, exc.allowed) from None
 
     def digest(self) -> str:
         """Short stable hash of the configuration, for build directories and caches."""

@@ -1,7 +1,8 @@
 """The accelerator's AXI4-Lite register map and error codes: one definition for the RTL, the C header and the driver.
 
-All registers are 32 bits wide at word-aligned byte offsets. 64-bit counters are split into _LO / _HI words; read
-_LO first, which latches _HI, so that the pair is consistent while the counter runs.
+All registers are 32 bits wide at word-aligned byte offsets. Each counter (`COUNTER_BITS` wide) reads as a
+zero-extended _LO / _HI word pair; read _LO first, which latches _HI, so that the pair is consistent while the
+counter runs.
 """
 
 from __future__ import annotations

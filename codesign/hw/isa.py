@@ -156,7 +156,13 @@ def assemble(commands: list[Command]) -> bytes:
 def disassemble_bytes(blob: bytes) -> list[Command]:
     if len(blob) % COMMAND_BYTES:
         raise InputError("program", f"{len(blob)} bytes", f"a multiple of {COMMAND_BYTES} bytes")
-    return [decode(int.from_bytes(blob[i:i + COMMAND_BYTES], "little")) for i in range(0, len(blob), COMMAND_BYTES)]
+    commands = []
+    for index, at in enumerate(range(0, len(blob), COMMAND_BYTES)):
+        try:
+            commands.append(decode(int.from_bytes(blob[at:at + COMMAND_BYTES], "little")))
+        except InputError as exc:       # name the word: a program is thousands of them
+            raise InputError(f"command {index} (byte {at}) {exc.field}", exc.value, exc.allowed) from None
+    return commands
 
 
 def format_command(command: Command) -> str:

@@ -17,11 +17,13 @@ counts per load (a 3x3 stride-1 conv's A is 9x its input feature map; a 1x1 stri
 
 `mobilenet_v2` builds the ImageNet MobileNetV2; `from_integer_model` reads the layers of an exported
 `codesign.quant.export.IntegerModel`; `layers_to_json` / `load_layers` / `save_layers` store a layer list as JSON.
+
+A layer's name becomes a file name (`codesign.compiler.network.write_programs`), so it follows
+`codesign.files.check_file_name`. `check_layer_bits` is the one rule for a layer's bit widths on an accelerator.
 """
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from dataclasses import KW_ONLY, MISSING, dataclass, field, fields
 from pathlib import Path
@@ -29,7 +31,8 @@ from typing import TYPE_CHECKING
 
 from codesign.compiler.mapping import Gemm
 from codesign.errors import InputError
-from codesign.files import atomic_write_json
+from codesign.files import atomic_write_json, check_file_name, read_json
+from codesign.hw.config import HardwareConfig
 
 if TYPE_CHECKING:       # the export pulls in torch; the cost model and the compiler need not
     from codesign.quant.export import IntegerModel
@@ -43,8 +46,7 @@ POOL_KINDS = ("avgpool", "maxpool")
 
 
 def _check_name(name: object) -> None:
-    if not isinstance(name, str) or not name:
-        raise InputError("layer.name", name, "a non-empty string")
+    check_file_name("layer.name", name)         # it names the layer's program files
 
 
 def _check_int(layer: str, attr: str, value: object, minimum: int) -> None:
@@ -253,6 +255,17 @@ def gemms(layer: Layer) -> list[Lowered]:
     return [Lowered(Gemm(m, k, n, bits), count) for bits, count in counts.items()]
 
 
+def check_layer_bits(cfg: HardwareConfig, layer: Layer) -> None:
+    """The one rule for a layer's bit widths on ``cfg``, which `codesign map`, `codesign sim layer` and
+    `codesign verify` all apply: every weight at most ``weight_bits_max`` bits (the widest the PEs take digit by
+    digit) and the activations at most ``act_bits`` (the buffers' and the requantizer's width; host layers too,
+    since they work on the accelerator's feature maps). An `InputError` names the layer and the field."""
+    if not isinstance(layer, HostOp) and max(layer.w_bits) > cfg.weight_bits_max:
+        raise InputError(f"{layer.name} w_bits", max(layer.w_bits), f"at most weight_bits_max={cfg.weight_bits_max}")
+    if layer.act_bits > cfg.act_bits:
+        raise InputError(f"{layer.name} act_bits", layer.act_bits, f"at most act_bits={cfg.act_bits}")
+
+
 def macs(layer: Layer) -> int:
     """Multiply-accumulates on the accelerator (0 for a host operation)."""
     return sum(lowered.macs for lowered in gemms(layer))
@@ -373,9 +386,11 @@ def _json_value(value: object) -> object:
 
 
 def layers_from_json(data: object) -> list[Layer]:
-    """Layers from JSON objects as `layers_to_json` writes them (optional fields may be left out)."""
+    """Layers from JSON objects as `layers_to_json` writes them (optional fields may be left out); at least one."""
     if not isinstance(data, list):
         raise InputError("layers", type(data).__name__, "a JSON list of layer objects")
+    if not data:
+        raise InputError("layers", "[]", "a JSON list of at least one layer object")
     layers: list[Layer] = []
     names: set[str] = set()
     for i, entry in enumerate(data):
@@ -409,11 +424,9 @@ def save_layers(path: str | Path, layers: list[Layer]) -> Path:
 
 
 def load_layers(path: str | Path) -> list[Layer]:
-    path = Path(path)
-    if not path.is_file():
-        raise InputError("layers file", str(path), "an existing JSON file: a list of layer objects")
+    """The layers of a JSON file; an error in an entry names the file too."""
+    data = read_json(path, "layers file", "JSON file: a list of layer objects")
     try:
-        data = json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise InputError("layers file", str(path), f"valid JSON ({exc})") from None
-    return layers_from_json(data)
+        return layers_from_json(data)
+    except InputError as exc:
+        raise InputError(f"{path} {exc.field}", exc.value, exc.allowed) from None

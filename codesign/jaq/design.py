@@ -10,17 +10,18 @@ Keys (besides the design itself: ``network``, ``bits``, ``hardware``, ``mappings
   ``cycles_ratio_vs_int8`` = cycles / cycles_int8 (the target is <= 0.70 at no more than 1 point lower accuracy);
 - ``baselines``: uniform 4-bit, the fixed-hardware search and random search, each retrained and priced alike;
 - ``files``: the trained quantized model (``model.pt``), its integer model (``integer_model.json``, the compiler's
-  and `make verify`'s input), the hardware config (``hardware.json``, `make rtl`'s input) and the report.
+  and `make verify`'s input), the hardware config (``hardware.json``, `make rtl`'s input) and the report. Each is
+  a path relative to the design's folder and must stay inside it (`design_file` resolves them), so a design.json
+  from elsewhere cannot point a command at other files.
 """
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
 from codesign.errors import InputError
-from codesign.files import atomic_write_json, atomic_write_text
+from codesign.files import atomic_write_json, atomic_write_text, inside, read_json, shown
 from codesign.hw.config import HardwareConfig
 
 DESIGN_VERSION = 1
@@ -69,18 +70,28 @@ def write_design(out: str | Path, design: dict) -> Path:
 
 
 def load_design(path: str | Path) -> dict:
-    """A design file, checked: a damaged or foreign file is an error naming it, never half-used."""
+    """A design file, checked: a damaged or foreign file is an error naming it, never half-used. Every entry of
+    ``files`` must lie inside the design's folder (`design_file`)."""
     path = Path(path)
-    if not path.is_file():
-        raise InputError("design", str(path), "an existing design.json written by `codesign search`")
-    try:
-        design = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InputError("design", str(path), f"valid JSON ({exc})") from None
+    design = read_json(path, "design", "design.json written by `codesign search`")
     if not isinstance(design, dict) or design.get("version") != DESIGN_VERSION:
         raise InputError("design", str(path), f"a design.json of version {DESIGN_VERSION}")
-    missing = [key for key in ("hardware", "bits", "network", "cycles", "acc") if key not in design]
+    missing = [key for key in ("hardware", "bits", "network", "cycles", "acc", "files") if key not in design]
     if missing:
         raise InputError("design", str(path), f"the keys {missing}")
+    files = design["files"]
+    if not isinstance(files, dict) or not files:
+        raise InputError(f"{path} files", shown(files), "an object of role -> file name in the design's folder")
+    for role in files:
+        design_file(path, design, role)
     HardwareConfig.from_dict(design["hardware"])         # raises, naming the field
     return design
+
+
+def design_file(path: str | Path, design: dict, role: str) -> Path:
+    """The file ``design["files"][role]`` of the design.json at ``path``: a relative path inside its folder. An
+    absolute path, a '..' or a symbolic link out of the folder is an `InputError` naming the file and the key."""
+    files = design.get("files")
+    if not isinstance(files, dict) or role not in files:
+        raise InputError(f"{path} files.{role}", "missing", "the design's file of that role")
+    return inside(Path(path).parent, files[role], f"{path} files.{role}")

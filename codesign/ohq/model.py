@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import pickle
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -26,7 +27,7 @@ import torch
 from torch import nn
 
 from codesign.errors import InputError
-from codesign.files import atomic_write_json
+from codesign.files import atomic_write_json, check_readable
 from codesign.hw.config import HardwareConfig
 from codesign.ir.layers import Layer, from_integer_model
 from codesign.ohq.sensitivity import channel_group_sensitivity
@@ -72,15 +73,22 @@ class OhqModel(Protocol):
 
 def load_model(path: str | Path, cfg: HardwareConfig, *, trust_pickle: bool = False,
                input_shape: tuple[int, int, int] | None = None, qat_cache: Path = QAT_CACHE) -> OhqModel:
-    """A QuantNet checkpoint (read with ``weights_only=True``), else a pickled module (with ``trust_pickle``)."""
+    """A QuantNet checkpoint (read with ``weights_only=True``), else a pickled module (with ``trust_pickle``).
+
+    Only a file that really holds pickled classes (the weights-only reader refuses a global in it) is taken for a
+    pickled module; a missing, truncated or garbage file is an `InputError` saying it is no readable checkpoint."""
     path = Path(path)
-    if not path.is_file():
-        raise InputError("--model", str(path), "an existing model file")
+    check_readable(path, "--model", "model file")       # missing, a directory, unreadable: named here
     refuse_torchscript(path)
     try:
         data = torch.load(path, weights_only=True)
-    except Exception:               # not loadable without running code: a pickled module, or not a model at all
-        data = None
+    except pickle.UnpicklingError as exc:
+        if not _needs_globals(exc):
+            raise InputError("--model", str(path), f"a readable model checkpoint ({_first_line(exc)})") from None
+        data = None                 # a pickled module: only unpickling with its code can read it
+    except Exception as exc:        # torch.load fails in many ways on a damaged file: zip, EOF, struct, key errors
+        raise InputError("--model", str(path), f"a readable model checkpoint, written by torch.save "
+                                               f"({type(exc).__name__}: {_first_line(exc)})") from None
     if isinstance(data, dict) and "spec" in data:
         return QuantNetModel(load_quantnet(path), cfg, _file_hash(path), qat_cache)
     if data is not None:
@@ -91,6 +99,18 @@ def load_model(path: str | Path, cfg: HardwareConfig, *, trust_pickle: bool = Fa
     if input_shape is None:
         raise InputError("--input-shape", None, "C,H,W of the model's input (a user module does not record it)")
     return ModuleModel(module, input_shape)
+
+
+def _needs_globals(exc: pickle.UnpicklingError) -> bool:
+    """Whether the weights-only reader refused ``exc``'s file for a global (a class or function it names): a
+    pickled module, which ``--trust-pickle`` may read. Its other refusals are damaged files."""
+    return "Unsupported global" in str(exc) or "was not an allowed global" in str(exc)
+
+
+def _first_line(exc: BaseException) -> str:
+    """The start of an exception's message: torch's run to pages."""
+    text = str(exc).strip().splitlines()
+    return text[0][:120] if text else "no details"
 
 
 class QuantNetModel:

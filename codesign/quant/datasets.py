@@ -5,7 +5,9 @@ Every loader returns a `DataSplit` of three `ImageSet`s (train / val / test) wit
 (step 1/255, so an 8-bit pixel is represented exactly).
 
 - `load_digits`: scikit-learn's bundled 8x8 digits (1797 images, one channel), split with a fixed seed.
-- `load_cifar10`: the CIFAR-10 "python version" batches (``data_batch_1..5``, ``test_batch``) in a user directory.
+- `load_cifar10`: the CIFAR-10 "python version" batches (``data_batch_1..5``, ``test_batch``) in a user directory,
+  read by `_ArrayUnpickler`, which builds numpy arrays and plain containers and nothing else, so a crafted batch
+  cannot run code.
 - `load_image_folder`: one sub-folder per class, images as ``.npy`` arrays (H x W or H x W x C, uint8 or float in
   [0, 1]) or binary netpbm ``.pgm`` / ``.ppm``; PIL is not a dependency, and these two formats cover exported data
   sets without it.
@@ -21,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from numpy._core.multiarray import _reconstruct
 
 from codesign.errors import InputError
 from codesign.hw.config import ceil_div
@@ -115,13 +118,42 @@ def load_image_folder(path: str | Path, *, seed: int = 0, val_fraction: float = 
 
 # ---- formats
 
+
+def _latin1(text: str, encoding: str) -> bytes:
+    """``_codecs.encode`` as a pickle of protocol 2 calls it for bytes written by Python 3: latin-1 only."""
+    if not isinstance(text, str) or encoding != "latin1":
+        raise pickle.UnpicklingError(f"bytes encoded as {encoding!r}, not latin1")
+    return text.encode("latin1")
+
+
+class _ArrayUnpickler(pickle.Unpickler):
+    """Unpickles dicts, lists, strings, numbers and numpy arrays only: the globals an array needs to be rebuilt
+    (under numpy 1's and numpy 2's module names) and latin-1 bytes. Any other global, such as ``os.system`` or
+    ``builtins.eval``, is refused before it is looked up, so nothing named in the file runs."""
+
+    ALLOWED = {("numpy.core.multiarray", "_reconstruct"): _reconstruct,
+               ("numpy._core.multiarray", "_reconstruct"): _reconstruct,
+               ("numpy", "ndarray"): np.ndarray, ("numpy", "dtype"): np.dtype, ("_codecs", "encode"): _latin1}
+
+    def find_class(self, module: str, name: str):
+        try:
+            return self.ALLOWED[(module, name)]
+        except KeyError:
+            raise pickle.UnpicklingError(f"global {module}.{name} is not allowed in a data batch") from None
+
+
+def _load_pickle(file: Path) -> object:
+    with file.open("rb") as handle:
+        return _ArrayUnpickler(handle, encoding="bytes").load()
+
+
 def _cifar_batch(file: Path) -> tuple[torch.Tensor, torch.Tensor]:
     try:
-        with file.open("rb") as handle:
-            batch = pickle.load(handle, encoding="bytes")
+        batch = _load_pickle(file)
         data = np.asarray(batch[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32)
         labels = np.asarray(batch[b"labels"], dtype=np.int64)
-    except (pickle.UnpicklingError, EOFError, KeyError, TypeError, ValueError) as exc:
+    except (pickle.UnpicklingError, EOFError, KeyError, TypeError, ValueError, AttributeError, IndexError,
+            OSError) as exc:
         raise InputError("cifar10 batch", str(file),
                          f"a CIFAR-10 python pickle with b'data' (N x 3072 uint8) and b'labels' ({exc})") from None
     if len(labels) != len(data):
@@ -132,8 +164,12 @@ def _cifar_batch(file: Path) -> tuple[torch.Tensor, torch.Tensor]:
 def _cifar_classes(root: Path) -> tuple[str, ...]:
     meta = root / "batches.meta"
     if meta.is_file():
-        with meta.open("rb") as handle:
-            return tuple(name.decode() for name in pickle.load(handle, encoding="bytes")[b"label_names"])
+        try:
+            return tuple(name.decode() for name in _load_pickle(meta)[b"label_names"])
+        except (pickle.UnpicklingError, EOFError, KeyError, TypeError, ValueError, AttributeError, IndexError,
+                OSError) as exc:
+            raise InputError("cifar10 batches.meta", str(meta), f"a CIFAR-10 python pickle with b'label_names' "
+                                                                  f"({type(exc).__name__}: {exc})") from None
     return tuple(str(i) for i in range(10))
 
 

@@ -11,13 +11,12 @@ records its float and w8a8 test accuracies. Existing files are reused.
 from __future__ import annotations
 
 import dataclasses
-import json
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from codesign.files import atomic_write_json
+from codesign.files import atomic_write_json, json_object, read_json
 from codesign.quant.datasets import load_digits
 from codesign.quant.supernet import DIGITS, ArchChoice, LayerBits, SuperNet
 from codesign.quant.train import accuracy, fit
@@ -40,7 +39,8 @@ def digits_model(path: Path = DEFAULT_PATH, *, fp_epochs: int = FP_EPOCHS, qat_e
     epochs), trained and written first unless both exist."""
     path, record = Path(path), Path(path).with_suffix(".json")
     if path.is_file() and record.is_file():
-        return {**json.loads(record.read_text()), "path": str(path)}
+        facts = json_object(read_json(record, "digits model record"), str(record), "a JSON object of its facts")
+        return {**facts, "path": str(path)}
     torch.manual_seed(0)
     data = load_digits()
     net = SuperNet(DIGITS)

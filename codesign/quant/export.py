@@ -18,13 +18,13 @@ Kinds and their integer semantics (`codesign.ir.executor` executes them through 
   ``1 / pool`` inside the requantization multiplier. Accelerator. Its output is the signed 8-bit logits.
 
 The multiplier has ``mult_bits`` bits (HardwareConfig.mult_bits, 16 by default), normalized so it keeps all of them.
-`IntegerModel.to_dict` / `save` write JSON (weights as nested lists) and `load` reads it back.
+`IntegerModel.to_dict` / `save` write JSON (weights as nested lists) and `load` reads it back, checking every key
+and type first: a damaged or foreign file is one `InputError` naming the file, the key and what is allowed.
 """
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass, fields
+from dataclasses import MISSING, dataclass, fields
 from pathlib import Path
 
 import numpy as np
@@ -32,7 +32,7 @@ import torch
 from torch import nn
 
 from codesign.errors import InputError
-from codesign.files import atomic_write_json
+from codesign.files import atomic_write_json, check_file_name, json_key, json_object, read_json, shown
 from codesign.hw.config import HardwareConfig
 from codesign.hw.reference import Requant
 from codesign.quant.qmodel import QAdd, QBlock, QClassifier, QConv, QLayer, QuantNet
@@ -76,14 +76,64 @@ class IntegerLayer:
         return data
 
     @classmethod
-    def from_dict(cls, data: dict) -> IntegerLayer:
-        data = dict(data)
-        data["requant"] = Requant(**data["requant"])
+    def from_dict(cls, data: object, where: str = "integer layer",
+                  earlier: frozenset[str] = frozenset()) -> IntegerLayer:
+        """A layer as `to_dict` writes it, every key checked; ``where`` names it in errors (the file and the index)
+        and ``earlier`` holds the names its inputs may refer to (when empty, any)."""
+        data = json_object(data, where, "an integer layer object written by IntegerModel.save")
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise InputError(f"{where}.{unknown[0]}", shown(data[unknown[0]]), f"one of the keys {sorted(known)}")
+        for f in fields(cls):
+            if f.default is MISSING and f.name not in data:
+                raise InputError(f"{where}.{f.name}", "missing", "a value: every IntegerModel.save layer has it")
+        at = f"{where}."
+        name = check_file_name(f"{where}.name", data["name"])
+        kind = json_key(data, "kind", at, f"one of {list(KINDS)}", lambda v: v in KINDS)
+        count = 2 if kind == "add" else 1
+        json_key(data, "inputs", at, f"{count} names of earlier layers or 'input'",
+                 lambda v: _strings(v, count) and (not earlier or set(v) <= earlier))
+        out_shape = json_key(data, "out_shape", at, "C, H, W: 3 positive integers", lambda v: _ints(v, 3, 1))
+        channels = out_shape[0]
+        requant = json_object(data["requant"], f"{where}.requant", "an object: bias, mult, shift, relu, out_bits")
+        rq = f"{where}.requant."
+        per_channel = f"{channels} integers (one per output channel)"
+        for key in ("bias", "mult", "shift"):
+            json_key(requant, key, rq, per_channel, lambda v: _ints(v, channels))
+        json_key(requant, "relu", rq, "true or false", lambda v: isinstance(v, bool))
+        json_key(requant, "out_bits", rq, "an integer from 1 to 16", lambda v: _ints([v], 1, 1, 16))
+        if set(requant) - {"bias", "mult", "shift", "relu", "out_bits"}:
+            extra = sorted(set(requant) - {"bias", "mult", "shift", "relu", "out_bits"})[0]
+            raise InputError(f"{rq}{extra}", shown(requant[extra]), "one of bias, mult, shift, relu, out_bits")
+        json_key(data, "in_bits", at, f"{count} integers from 1 to 16", lambda v: _ints(v, count, 1, 16))
+        json_key(data, "in_signed", at, f"{count} booleans", lambda v: _list(v, count, bool))
+        json_key(data, "in_scales", at, f"{count} positive numbers", lambda v: _numbers(v, count))
+        json_key(data, "out_scale", at, "a positive number", lambda v: _numbers([v], 1))
+        weight_dims = {"conv": 4, "dwconv": 4, "linear": 2}.get(kind)
+        if weight_dims is None:
+            for key in ("weight", "w_bits", "w_scales"):
+                json_key(data, key, at, f"null (an {kind} layer has no weights)", lambda v: v is None)
+        else:
+            json_key(data, "weight", at, f"a {weight_dims}-D integer array of {channels} output channels",
+                     lambda v: _array(v, np.int64, weight_dims, channels))
+            json_key(data, "w_bits", at, f"{channels} integers from 1 to 16", lambda v: _ints(v, channels, 1, 16))
+            json_key(data, "w_scales", at, f"{channels} numbers >= 0",
+                     lambda v: _numbers(v, channels, positive=False))
+        for key, minimum in (("stride", 1), ("padding", 0), ("pool", 1)):
+            if key in data:
+                json_key(data, key, at, f"an integer >= {minimum}", lambda v, lo=minimum: _ints([v], 1, lo))
+        if "input_mults" in data:
+            json_key(data, "input_mults", at, f"{count if kind == 'add' else 0} integers",
+                     lambda v: _ints(v, count if kind == "add" else 0))
+        values = dict(data, name=name)
+        values["requant"] = Requant(**requant)
         for key, dtype in (("weight", np.int64), ("w_bits", np.int64), ("w_scales", np.float64)):
-            data[key] = None if data[key] is None else np.asarray(data[key], dtype=dtype)
+            values[key] = None if values.get(key) is None else np.asarray(values[key], dtype=dtype)
         for key in ("inputs", "out_shape", "in_bits", "in_signed", "in_scales", "input_mults"):
-            data[key] = tuple(data[key])
-        return cls(**data)
+            if key in values:
+                values[key] = tuple(values[key])
+        return cls(**values)
 
 
 @dataclass(frozen=True)
@@ -98,22 +148,61 @@ class IntegerModel:
                 "input_scale": self.input_scale, "layers": [layer.to_dict() for layer in self.layers]}
 
     @classmethod
-    def from_dict(cls, data: dict) -> IntegerModel:
-        try:
-            return cls(tuple(data["input_shape"]), data["input_bits"], data["input_scale"],
-                       tuple(IntegerLayer.from_dict(layer) for layer in data["layers"]))
-        except (KeyError, TypeError) as exc:
-            raise InputError("integer model", repr(exc), "the JSON written by IntegerModel.save") from None
+    def from_dict(cls, data: object, source: str = "integer model") -> IntegerModel:
+        """A model as `to_dict` writes it, every key and type checked; errors name ``source`` (the file), the key
+        and what is allowed, e.g. ``model.json input_shape: 'missing' is not allowed; expected C, H, W: ...``."""
+        data = json_object(data, source, "a JSON object written by IntegerModel.save")
+        at = f"{source} "
+        shape = json_key(data, "input_shape", at, "C, H, W: 3 positive integers", lambda v: _ints(v, 3, 1))
+        bits = json_key(data, "input_bits", at, "an integer from 1 to 16", lambda v: _ints([v], 1, 1, 16))
+        scale = json_key(data, "input_scale", at, "a positive number", lambda v: _numbers([v], 1))
+        entries = json_key(data, "layers", at, "a non-empty list of layer objects",
+                           lambda v: isinstance(v, list) and len(v) > 0)
+        layers, names = [], {"input"}
+        for i, entry in enumerate(entries):
+            layer = IntegerLayer.from_dict(entry, f"{source} layers[{i}]", frozenset(names))
+            if layer.name in names:
+                raise InputError(f"{source} layers[{i}].name", layer.name, "a name no earlier layer has (nor 'input')")
+            names.add(layer.name)
+            layers.append(layer)
+        return cls(tuple(shape), bits, scale, tuple(layers))
 
     def save(self, path: str | Path) -> Path:
         return atomic_write_json(path, self.to_dict())
 
     @classmethod
-    def load(cls, path: str | Path) -> IntegerModel:
-        path = Path(path)
-        if not path.is_file():
-            raise InputError("integer model", str(path), "an existing JSON file written by IntegerModel.save")
-        return cls.from_dict(json.loads(path.read_text()))
+    def load(cls, path: str | Path, what: str = "integer model") -> IntegerModel:
+        """The model in ``path``; a missing, truncated or foreign file is an `InputError` naming it."""
+        return cls.from_dict(read_json(path, what, "JSON file written by IntegerModel.save"), str(path))
+
+
+# ---- checks of the JSON values (a check may raise TypeError / ValueError: `json_key` counts that as refused)
+
+
+def _list(value: object, length: int, kind: type) -> bool:
+    return isinstance(value, list) and len(value) == length and all(type(v) is kind for v in value)
+
+
+def _ints(value: object, length: int, lo: int | None = None, hi: int | None = None) -> bool:
+    return _list(value, length, int) and all((lo is None or v >= lo) and (hi is None or v <= hi) for v in value)
+
+
+def _strings(value: object, length: int) -> bool:
+    return _list(value, length, str)
+
+
+def _numbers(value: object, length: int, *, positive: bool = True) -> bool:
+    """``length`` finite numbers, each > 0 (or >= 0 unless ``positive``)."""
+    return (isinstance(value, list) and len(value) == length
+            and all(isinstance(v, (int, float)) and not isinstance(v, bool) and v < float("inf")
+                    and (v > 0 if positive else v >= 0) for v in value))
+
+
+def _array(value: object, dtype: type, dims: int, first: int) -> bool:
+    """A nested list of ``dims`` dimensions, the first of ``first``, that numpy reads as ``dtype`` exactly."""
+    array = np.asarray(value)
+    integers = array.size == 0 or np.issubdtype(array.dtype, np.integer)
+    return array.ndim == dims and array.shape[0] == first and integers and array.astype(dtype).shape == array.shape
 
 
 def check_supported(model: nn.Module) -> None:

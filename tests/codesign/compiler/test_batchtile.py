@@ -176,3 +176,19 @@ def test_the_library_api_loop_finds_the_same_best_cycles():
             assert loop[h][layer] == pytest.approx(float(best["cycles"][h, layer]), rel=1e-5) or \
                 (_math.isinf(loop[h][layer]) and _math.isinf(float(best["cycles"][h, layer])))
 
+
+
+def test_a_damaged_calibration_file_names_the_file_and_the_key(tmp_path):
+    from codesign.compiler.batchtile import load_constants
+    from codesign.errors import InputError
+
+    path = tmp_path / "calibration.json"
+    path.write_text('{"constants": {"beat": 2.0, "calibrated": true}}')
+    assert load_constants(path).beat == 2.0 and load_constants(path).calibrated
+    for text, message in [('{"constants": {"beat": 2.0', "calibration: .* expected a valid JSON file written by "),
+                          ("{}", "calibration.json constants: 'missing' is not allowed"),
+                          ('{"constants": {"beet": 1}}', r"calibration.json constants: \{'beet': 1\} is not allowed"),
+                          ('{"constants": {"beat": "1"}}', "calibration.json constants: ")]:
+        path.write_text(text)
+        with pytest.raises(InputError, match=message):
+            load_constants(path)

@@ -24,6 +24,12 @@ def test_every_chosen_mapping_fits_and_host_layers_stay_on_the_host():
         assert fit_problem(plan(HardwareConfig(), gemm, Mapping(**r["mapping"]))) is None, r
 
 
+def test_a_layer_with_more_bits_than_the_hardware_is_refused_first():
+    wide = [Linear("fc", 16, 4, w_bits=8)]
+    with pytest.raises(InputError, match=r"^fc w_bits: 8 is not allowed; expected at most weight_bits_max=4"):
+        map_layers(HardwareConfig(weight_bits_max=4), wide, constants=Constants())
+
+
 def test_a_layer_no_mapping_fits_names_itself_and_the_buffer():
     tiny = HardwareConfig(rows=4, cols=32, digit_bits=1, axi_data_bits=256, act_buf_bytes=256, wgt_buf_bytes=256,
                           out_buf_bytes=256, param_buf_bytes=256)

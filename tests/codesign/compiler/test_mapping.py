@@ -115,7 +115,8 @@ def test_simple_mapping():
     mapping = simple_mapping(CFG, big)
     assert mapping.kc and fit_problem(plan(CFG, big, mapping)) is None
     assert fit_problem(plan(CFG, big, Mapping(kc=mapping.kc + 1))) is not None
-    tiny_out = HardwareConfig(rows=16, cols=16, out_buf_bytes=256)          # one output tile is the whole buffer
-    with pytest.raises(InputError, match="out_buf_bytes=256 holds less than two blocks") as info:
-        simple_mapping(tiny_out, Gemm(16, 8, 16, (8,) * 16), "fc")
-    assert info.value.field.startswith("fc (M=16 K=8 N=16)")
+    # an output buffer of one tile is refused by HardwareConfig itself; a parameter buffer of one word is not
+    tiny_param = HardwareConfig(rows=4, cols=64, param_buf_bytes=256)     # one parameter word is 512 bytes
+    with pytest.raises(InputError, match="param_buf_bytes=256 holds less than two blocks") as info:
+        simple_mapping(tiny_param, Gemm(16, 8, 64, (8,) * 64), "fc")
+    assert info.value.field.startswith("fc (M=16 K=8 N=64)")

@@ -108,3 +108,10 @@ def test_write_programs_lays_out_each_program_and_its_manifest(tmp_path, compile
         assert (entry["prog_addr"], entry["out_addr"], entry["out_bytes"], entry["compute_cycles"]) == (
             program.prog_addr, program.out_addr, program.out_bytes, program.compute_cycles)
     assert not list(path.parent.glob("*.tmp"))
+
+
+@pytest.mark.parametrize("name", ["../escape", "/abs", ".hidden"])
+def test_write_programs_refuses_a_layer_name_that_is_no_plain_file_name(tmp_path, compiled, name):
+    with pytest.raises(InputError, match=r"^layer name: .* expected 1 to 64 characters"):
+        write_programs(tmp_path / "programs", [{**compiled[0], "layer": name}])
+    assert not (tmp_path / "escape.0.bin").exists() and not (tmp_path / "programs").exists()

@@ -59,6 +59,40 @@ def test_unknown_field_and_bad_json_are_refused():
         HardwareConfig.load("/nonexistent/hw.json")
 
 
+def test_a_bad_config_file_names_the_file(tmp_path):
+    path = tmp_path / "hw.json"
+    path.write_text('{"rows": 4,\n "cols": }')
+    with pytest.raises(InputError, match=r"^--config: '.*hw.json' is not allowed; expected a valid "
+                                         r"HardwareConfig JSON file \(line 2, column 10: Expecting value\)$"):
+        HardwareConfig.load(path)
+    path.write_text('{"rows": 0}')
+    with pytest.raises(InputError, match=r"^.*hw.json rows: 0 is not allowed; expected an integer from 1 to 64"):
+        HardwareConfig.load(path)
+    path.write_text("[1]")
+    with pytest.raises(InputError, match=r"hw.json config: 'list' is not allowed"):
+        HardwareConfig.load(path)
+    with pytest.raises(InputError, match="not a directory"):
+        HardwareConfig.load(tmp_path)
+
+
+def test_an_output_buffer_no_tile_fits_is_refused_by_the_double_buffering_rule():
+    # 16 x 16 at 8 bits: a tile is 16 words of 16 bytes; two of them (double buffering) need 512 bytes.
+    assert HardwareConfig(rows=16, cols=16, out_buf_bytes=512).out_tile_bytes == 256
+    with pytest.raises(InputError, match=r"^out_buf_bytes: 256 is not allowed; expected >= 512: two output tiles "
+                                         r"of 256 bytes"):
+        HardwareConfig(rows=16, cols=16, out_buf_bytes=256)
+
+
+@pytest.mark.parametrize("fields", [{}, {"rows": 3, "cols": 5, "axi_data_bits": 256}, {"cols": 7, "act_bits": 5},
+                                    {"rows": 64, "cols": 64, "act_bits": 16, "acc_bits": 40, "out_buf_bytes": 1 << 16},
+                                    {"rows": 1, "cols": 1, "act_bits": 2, "axi_data_bits": 128}])
+def test_out_tile_bytes_is_the_compilers_output_slot(fields):
+    from codesign.compiler.mapping import Gemm, Mapping, plan
+
+    cfg = HardwareConfig(**fields)
+    assert cfg.out_tile_bytes == plan(cfg, Gemm(1, 1, 1, (2,)), Mapping()).out_slot
+
+
 def test_derived_quantities():
     cfg = HardwareConfig(digit_bits=2, weight_bits_max=8)
     assert cfg.digits_max == 4

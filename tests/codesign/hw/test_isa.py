@@ -48,6 +48,9 @@ def test_illegal_opcode_names_the_allowed_ones():
         isa.decode(0)
     with pytest.raises(InputError, match="multiple of 16"):
         isa.disassemble_bytes(bytes(17))
+    good = isa.assemble([Compute(k=1), Compute(k=2)])
+    with pytest.raises(InputError, match=r"^command 2 \(byte 32\) opcode: 15 is not allowed"):
+        isa.disassemble_bytes(good + b"\xff" * 16)          # the third word is the bad one
 
 
 def test_disassembler_is_readable():

@@ -8,12 +8,14 @@ import torch.nn.functional as F
 
 from codesign.compiler.mapping import Gemm
 from codesign.errors import InputError
+from codesign.hw.config import HardwareConfig
 from codesign.hw.reference import Requant
 from codesign.ir.layers import (
     Conv2d,
     HostOp,
     Linear,
     Lowered,
+    check_layer_bits,
     from_integer_model,
     gemms,
     layers_from_json,
@@ -106,7 +108,8 @@ def test_invalid_layers_are_named():
         Linear("fc", 4, 0)
     with error("fc.relu: 'no' is not allowed; expected true or false"):
         Linear("fc", 4, 2, relu="no")
-    with error("layer.name: '' is not allowed; expected a non-empty string"):
+    with error("layer.name: '' is not allowed; expected 1 to 64 characters from A-Z a-z 0-9 _ . -, "
+               "not starting with '.'"):
         Linear("", 4, 2)
     with error("h.kind: 'sigmoid' is not allowed; expected one of ['add', 'relu', 'relu6', 'avgpool', 'maxpool', "
                "'global_avgpool']"):
@@ -222,6 +225,41 @@ def test_json_errors_name_the_entry_and_field(tmp_path):
         load_layers(missing)
     broken = tmp_path / "broken.json"
     broken.write_text("[{")
-    message = f"layers file: {str(broken)!r} is not allowed; expected valid JSON (Expecting property name"
+    message = (f"layers file: {str(broken)!r} is not allowed; expected a valid JSON file: a list of layer objects "
+               "(line 1, column 3: Expecting property name")
     with pytest.raises(InputError, match=re.escape(message)):
         load_layers(broken)
+    wrong = tmp_path / "wrong.json"
+    wrong.write_text(json.dumps([{**conv, "in_h": 0}]))
+    with error(f"{wrong} layers[0] c.in_h: 0 is not allowed; expected an integer >= 1"):
+        load_layers(wrong)
+
+
+def test_an_empty_layer_list_is_refused(tmp_path):
+    with error("layers: '[]' is not allowed; expected a JSON list of at least one layer object"):
+        layers_from_json([])
+    empty = tmp_path / "empty.json"
+    empty.write_text("[]")
+    with pytest.raises(InputError, match=r"^.*empty.json layers: '\[\]' is not allowed"):
+        load_layers(empty)
+
+
+@pytest.mark.parametrize("name", ["../../escape", "a/b", ".hidden", "x" * 65, "with space", ""])
+def test_layer_names_are_safe_file_names(name):
+    # a layer's name becomes its program files' names (codesign.compiler.network.write_programs)
+    with pytest.raises(InputError, match=r"^layer.name: .* expected 1 to 64 characters from A-Z a-z 0-9 _ . -"):
+        Linear(name, 4, 2)
+    with pytest.raises(InputError, match=r"^layers\[0\] layer.name: "):
+        layers_from_json([{"type": "linear", "name": name, "in_features": 4, "out_features": 2}])
+
+
+def test_layer_bits_against_the_hardware():
+    cfg = HardwareConfig(weight_bits_max=4, act_bits=6, acc_bits=28)
+    check_layer_bits(cfg, Conv2d("c", 2, 2, 1, in_h=2, in_w=2, w_bits=(2, 4), act_bits=6))
+    check_layer_bits(cfg, HostOp("add", "add", (2, 2, 2), act_bits=6))
+    with error("c w_bits: 5 is not allowed; expected at most weight_bits_max=4"):
+        check_layer_bits(cfg, Conv2d("c", 2, 2, 1, in_h=2, in_w=2, w_bits=(5, 4), act_bits=6))
+    with error("fc act_bits: 8 is not allowed; expected at most act_bits=6"):
+        check_layer_bits(cfg, Linear("fc", 4, 2, w_bits=4, act_bits=8))
+    with error("add act_bits: 7 is not allowed; expected at most act_bits=6"):
+        check_layer_bits(cfg, HostOp("add", "add", (2, 2, 2), act_bits=7))

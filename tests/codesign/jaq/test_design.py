@@ -13,6 +13,7 @@ from codesign.jaq.design import (
     TARGET_ACC_LOSS,
     TARGET_CYCLES_RATIO,
     build_design,
+    design_file,
     load_design,
     write_design,
 )
@@ -81,10 +82,12 @@ def test_write_and_load_round_trip(tmp_path):
 
 @pytest.mark.parametrize("content, allowed", [
     (None, "an existing design.json"),
-    ("{not json", "valid JSON"),
+    ("{not json", "a valid design.json written by `codesign search` (line 1, column 2"),
     ("[1, 2]", f"a design.json of version {DESIGN_VERSION}"),
     (json.dumps({"version": 99}), f"a design.json of version {DESIGN_VERSION}"),
-    (json.dumps({"version": DESIGN_VERSION, "hardware": {}, "bits": {}}), "the keys ['network', 'cycles', 'acc']"),
+    (json.dumps({"version": DESIGN_VERSION, "hardware": {}, "bits": {}}),
+     "the keys ['network', 'cycles', 'acc', 'files']"),
+    ('{"version": 1,\n "acc": }', "a valid design.json written by `codesign search` (line 2, column 9"),
 ])
 def test_a_bad_design_file_is_refused(tmp_path, content, allowed):
     path = tmp_path / "design.json"
@@ -102,3 +105,41 @@ def test_a_design_with_a_bad_hardware_field_names_the_field(tmp_path):
     path.write_text(json.dumps(design))
     with pytest.raises(InputError, match="^digit_bits: 3 is not allowed"):
         load_design(path)
+
+
+@pytest.mark.parametrize("files, value", [
+    (None, None), ([], []), ({}, {}), ({"integer_model": "/etc/passwd"}, "/etc/passwd"),
+    ({"integer_model": "../integer_model.json"}, "../integer_model.json"),
+    ({"integer_model": "sub/../../x.json"}, "sub/../../x.json"), ({"integer_model": "link.json"}, "link.json"),
+    ({"integer_model": 3}, 3),
+])
+def test_design_files_must_stay_in_the_designs_folder(tmp_path, files, value):
+    folder = tmp_path / "design"
+    folder.mkdir()
+    (tmp_path / "integer_model.json").write_text("{}")
+    (folder / "link.json").symlink_to(tmp_path / "integer_model.json")
+    design = build_design(finished_run(), 1.0)
+    design["files"] = files
+    path = folder / "design.json"
+    path.write_text(json.dumps(design))
+    with pytest.raises(InputError) as info:
+        load_design(path)
+    assert str(path) in info.value.field and "files" in info.value.field
+    assert info.value.value == value
+
+
+def test_a_design_without_files_names_the_key(tmp_path):
+    design = build_design(finished_run(), 1.0)
+    del design["files"]
+    path = tmp_path / "design.json"
+    path.write_text(json.dumps(design))
+    with pytest.raises(InputError, match=r"^design: .* expected the keys \['files'\]$"):
+        load_design(path)
+
+
+def test_design_file_resolves_inside_the_folder(tmp_path):
+    design = build_design(finished_run(), 1.0)
+    path = write_design(tmp_path / "out", design)
+    assert design_file(path, design, "integer_model") == tmp_path / "out" / "integer_model.json"
+    with pytest.raises(InputError, match=r"files.nothing: 'missing' is not allowed"):
+        design_file(path, design, "nothing")

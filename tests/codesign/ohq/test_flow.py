@@ -105,8 +105,8 @@ def _run(tmp_path, model, *extra):
 def test_fast_end_to_end_respects_the_budget(tmp_path, tiny_quantnet, capsys):
     code, out = _run(tmp_path, tiny_quantnet, "--fast")
     assert code == 0
-    printed = capsys.readouterr().out
-    assert "--fast: BatchTile cost model" in printed and "programs/programs.json" in printed
+    printed = capsys.readouterr()
+    assert "--fast: BatchTile cost model" in printed.err and "programs/programs.json" in printed.out
     bits = json.loads((out / "bits.json").read_text())
     assert bits["costs"] == "predicted"
     assert bits["cycles"] <= 0.9 * bits["cycles_int8"] * (1 + 1e-6)
@@ -163,7 +163,7 @@ def test_measured_end_to_end_on_a_small_accelerator(tmp_path, tiny_quantnet, cap
     hw.write_text(SMALL.to_json())
     code, out = _run(tmp_path, tiny_quantnet, "--hw", str(hw), "--group-size", "4")
     assert code == 0
-    assert "layer measurements simulated" in capsys.readouterr().out
+    assert "layer measurements simulated" in capsys.readouterr().err
     bits = json.loads((out / "bits.json").read_text())
     assert bits["costs"] == "measured" and bits["hardware"] == SMALL.to_dict()
     # groups are priced by their share; the chosen layers are then measured as they are

@@ -46,6 +46,24 @@ def test_a_missing_file_or_a_state_dict_is_refused(tmp_path):
         load_model(path, CFG, trust_pickle=True)
 
 
+@pytest.mark.parametrize("content", ["truncated", "garbage", "empty", "zip"])
+def test_a_file_that_is_no_readable_checkpoint_says_so_and_not_trust_pickle(quantnet_path, tmp_path, content):
+    path = tmp_path / "bad.pt"
+    whole = quantnet_path.read_bytes()
+    path.write_bytes({"truncated": whole[:len(whole) // 2], "garbage": b"hello, not a model" * 20, "empty": b"",
+                      "zip": b"PK\x03\x04 not a torch checkpoint"}[content])
+    for trust in (False, True):
+        with pytest.raises(InputError, match=r"^--model: '.*bad.pt' is not allowed; expected a readable model "
+                                             r"checkpoint") as info:
+            load_model(path, CFG, trust_pickle=trust)
+        assert "--trust-pickle" not in str(info.value) and "\n" not in str(info.value)
+
+
+def test_a_directory_is_no_model(tmp_path):
+    with pytest.raises(InputError, match="^--model: .* expected an existing model file, not a directory"):
+        load_model(tmp_path, CFG)
+
+
 def test_a_pickled_module_needs_trust_and_an_input_shape(tmp_path):
     path = tmp_path / "module.pt"
     torch.save(_module(), path)

@@ -1,3 +1,4 @@
+import os
 import pickle
 
 import numpy as np
@@ -18,12 +19,14 @@ def test_digits_split_is_fixed_and_disjoint():
 
 
 def _write_cifar(root, per_batch=4):
+    """Batches as CIFAR-10's are: dicts of bytes keys, a uint8 array and a list, pickled with protocol 2."""
     rng = np.random.default_rng(0)
     for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
         batch = {b"data": rng.integers(0, 256, (per_batch, 3072), dtype=np.uint8),
                  b"labels": rng.integers(0, 10, per_batch).tolist()}
-        (root / name).write_bytes(pickle.dumps(batch))
-    (root / "batches.meta").write_bytes(pickle.dumps({b"label_names": [f"c{i}".encode() for i in range(10)]}))
+        (root / name).write_bytes(pickle.dumps(batch, protocol=2))
+    (root / "batches.meta").write_bytes(pickle.dumps({b"label_names": [f"c{i}".encode() for i in range(10)]},
+                                                     protocol=2))
 
 
 def test_cifar10_batches_load(tmp_path):
@@ -48,6 +51,46 @@ def test_cifar10_missing_batch_names_it(tmp_path):
 def test_cifar10_wrong_format_names_the_file(tmp_path):
     _write_cifar(tmp_path)
     (tmp_path / "test_batch").write_bytes(b"not a pickle")
+    with pytest.raises(InputError, match="test_batch"):
+        load_cifar10(tmp_path)
+
+
+class _Exploit:
+    """Pickles as a call of ``function(argument)``: what a crafted batch would run on a plain pickle.load."""
+
+    def __init__(self, function, argument):
+        self.function, self.argument = function, argument
+
+    def __reduce__(self):
+        return self.function, (self.argument,)
+
+
+@pytest.mark.parametrize("function", [os.system, eval, np.load])
+def test_a_cifar10_batch_that_calls_code_is_refused_and_nothing_runs(tmp_path, function):
+    _write_cifar(tmp_path)
+    marker = tmp_path / "ran"
+    argument = f"touch {marker}" if function is os.system else (
+        f"open({str(marker)!r}, 'w')" if function is eval else str(marker))
+    batch = {b"data": _Exploit(function, argument), b"labels": [0]}
+    (tmp_path / "data_batch_1").write_bytes(pickle.dumps(batch, protocol=2))
+    with pytest.raises(InputError, match=r"^cifar10 batch: '.*data_batch_1' is not allowed; .*is not allowed in a "
+                                         r"data batch"):
+        load_cifar10(tmp_path)
+    assert not marker.exists()
+
+
+def test_cifar10_meta_is_read_restrictedly_too(tmp_path):
+    _write_cifar(tmp_path)
+    (tmp_path / "batches.meta").write_bytes(pickle.dumps({b"label_names": _Exploit(eval, "1")}, protocol=2))
+    with pytest.raises(InputError, match="batches.meta"):
+        load_cifar10(tmp_path)
+
+
+def test_bytes_in_a_batch_decode_only_as_latin1(tmp_path):
+    _write_cifar(tmp_path)
+    # protocol 2 writes Python 3 bytes as _codecs.encode(text, 'latin1'): any other codec is refused
+    crafted = pickle.dumps({b"x": 1}, protocol=2).replace(b"latin1", b"rot_13")
+    (tmp_path / "test_batch").write_bytes(crafted)
     with pytest.raises(InputError, match="test_batch"):
         load_cifar10(tmp_path)
 

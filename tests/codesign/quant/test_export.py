@@ -86,3 +86,45 @@ def test_unsupported_layers_and_bad_widths_are_named(trained):
     float_net = SuperNet(DIGITS).extract_subnet(ARCH, SuperNet(DIGITS).uniform_bits(ARCH, 8, 8))
     with pytest.raises(InputError, match="set_quantized"):
         export_quantnet(float_net)
+
+
+def test_a_damaged_integer_model_file_names_the_file_and_the_key(trained, tmp_path):
+    import json
+    import re
+
+    path = tmp_path / "model.json"
+    export_quantnet(trained).save(path)
+    text = path.read_text()
+    good = json.loads(text)
+
+    def refused(data, message, start=None):
+        bad = tmp_path / "bad.json"
+        bad.write_text(data if isinstance(data, str) else json.dumps(data))
+        with pytest.raises(InputError, match=f"^{start or re.escape(str(bad))}{message}") as info:
+            IntegerModel.load(bad)
+        assert "KeyError" not in str(info.value) and len(str(info.value)) < 400
+        return info.value
+
+    error = refused(text[:len(text) // 2], ".*bad.json", "integer model: ")    # truncated: one line naming the file
+    assert error.field == "integer model" and "valid JSON file written by IntegerModel.save (line" in error.allowed
+    refused({k: v for k, v in good.items() if k != "input_shape"},
+            " input_shape: 'missing' is not allowed; expected C, H, W: 3 positive integers")
+    refused({**good, "input_shape": [1, 8]}, r" input_shape: \[1, 8\] is not allowed")
+    refused([1, 2], ": \\[1, 2\\] is not allowed; expected a JSON object")
+    refused({**good, "layers": []}, " layers: \\[\\] is not allowed; expected a non-empty list")
+
+    def with_layer(index, **changes):
+        layers = [dict(layer) for layer in good["layers"]]
+        layers[index].update(changes)
+        return {**good, "layers": layers}
+
+    refused(with_layer(0, inputs=["nowhere"]), r" layers\[0\].inputs: \['nowhere'\] is not allowed; expected 1 names")
+    refused(with_layer(0, name="../x"), r" layers\[0\].name: '../x' is not allowed")
+    refused(with_layer(0, kind="pool"), r" layers\[0\].kind: 'pool' is not allowed")
+    refused(with_layer(0, weight=[[1, 2], [3]]),
+            r" layers\[0\].weight: \[\[1, 2\], \[3\]\] is not allowed; expected a 4-D")
+    refused(with_layer(0, w_bits="8"), r" layers\[0\].w_bits: '8' is not allowed")
+    refused(with_layer(0, requant={**good["layers"][0]["requant"], "relu": 1}), r" layers\[0\].requant.relu: 1 is")
+    refused(with_layer(1, extra=1), r" layers\[1\].extra: 1 is not allowed; expected one of the keys")
+    layer = {k: v for k, v in good["layers"][0].items() if k != "requant"}
+    refused({**good, "layers": [layer]}, r" layers\[0\].requant: 'missing' is not allowed")
