@@ -12,16 +12,27 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from codesign.cli.options import Checked, add_device, positive
+from codesign.cli.options import (
+    Checked,
+    add_device,
+    add_threads,
+    non_negative,
+    output_dir,
+    output_file,
+    positive,
+    progress_to_stderr,
+)
 
 NAMES = ("batchtile", "quant", "rtl", "search", "ohq")
 
 
 def cmd_batchtile(args) -> int:
+    output_file("--out", args.out)
     from codesign.bench.batchtile import TARGET_MS, benchmark
 
-    report = benchmark(out=args.out, device=args.device, iterations=args.iterations, threads=args.threads,
-                       weights=args.weights, hw_limit=args.hw_limit, layer_limit=args.layer_limit)
+    with progress_to_stderr():
+        report = benchmark(out=args.out, device=args.device, iterations=args.iterations, threads=args.threads,
+                           weights=args.weights, hw_limit=args.hw_limit, layer_limit=args.layer_limit)
     print(f"iteration {report['iteration_ms_median']:.2f} ms (median of {args.iterations}, target {TARGET_MS:g}), "
           f"straightforward loop {report['naive_seconds']:.1f} s, speedup {report['naive_speedup']:.0f}x "
           f"(tight loop {report['tight_loop_seconds']:.2f} s, {report['tight_loop_speedup']:.0f}x), "
@@ -30,18 +41,23 @@ def cmd_batchtile(args) -> int:
 
 
 def cmd_quant(args) -> int:
+    output_file("--out", args.out)
     from codesign.bench.quant import benchmark
 
-    benchmark(out=args.out, device=args.device, fp_epochs=args.fp_epochs, qat_epochs=args.qat_epochs,
-              search_epochs=args.search_epochs)
+    with progress_to_stderr():
+        benchmark(out=args.out, device=args.device, fp_epochs=args.fp_epochs, qat_epochs=args.qat_epochs,
+                  search_epochs=args.search_epochs)
     print(f"wrote {args.out}")
     return 0
 
 
 def cmd_rtl(args) -> int:
+    output_file("--out", args.out)
+    output_dir("--build-dir", args.build_dir)
     from sim.bench.rtl import benchmark, disagreements, summary
 
-    report = benchmark(out=args.out, build_dir=args.build_dir, skip_synth=args.skip_synth, fmax=args.fmax)
+    with progress_to_stderr():
+        report = benchmark(out=args.out, build_dir=args.build_dir, skip_synth=args.skip_synth, fmax=args.fmax)
     print(summary(report))
     print(f"report: {args.out}")
     wrong = disagreements(report)
@@ -53,9 +69,12 @@ def cmd_rtl(args) -> int:
 
 
 def cmd_search(args) -> int:
+    output_file("--out", args.out)
+    output_dir("--dir", args.dir)
     from sim.bench.search import benchmark
 
-    report = benchmark(out=args.out, search_dir=args.dir, device=args.device)
+    with progress_to_stderr():
+        report = benchmark(out=args.out, search_dir=args.dir, device=args.device)
     v = report["verify"]
     print(f"search {report['search_seconds']:.0f} s: {report['hardware_name']}, acc {report['acc']:.4f} (int8 "
           f"{report['acc_int8']:.4f}), cycles ratio vs int8 {report['cycles_ratio_vs_int8']:.3f}; RTL: bit-exact "
@@ -65,9 +84,12 @@ def cmd_search(args) -> int:
 
 
 def cmd_ohq(args) -> int:
+    output_file("--out", args.out)
+    output_dir("--report-dir", args.report_dir)
     from sim.bench.ohq import benchmark
 
-    report = benchmark(out=args.out, report_dir=args.report_dir)
+    with progress_to_stderr():
+        report = benchmark(out=args.out, report_dir=args.report_dir)
     print(f"wrote {args.out}: cycles_ratio_vs_int8 {report['cycles_ratio_vs_int8']:.3f}, acc_int8 "
           f"{report['acc_int8']:.4f}, acc_ohq {report['acc_ohq']:.4f}, ilp_seconds {report['ilp_seconds']:.4f}")
     return 0
@@ -83,23 +105,24 @@ def register(commands) -> None:
     add_device(p)
     p.add_argument("--iterations", type=int, default=30, action=Checked, check=positive,
                    help="timed search iterations (the median is kept)")
-    p.add_argument("--threads", type=int, default=2, action=Checked, check=positive, help="torch CPU threads")
+    add_threads(p, 2, help="torch CPU threads (default 2)")
     p.add_argument("--weights", choices=("8", "mixed"), default="8",
                    help="8-bit weights, or per-channel bits drawn from {2, 4, 8}")
     p.add_argument("--hw-limit", type=int, default=None, action=Checked, check=positive,
                    help="only the first N hardware candidates (smoke runs)")
     p.add_argument("--layer-limit", type=int, default=None, action=Checked, check=positive,
                    help="only the first N GEMMs (smoke runs)")
-    p.set_defaults(handler=cmd_batchtile)
+    p.set_defaults(handler=cmd_batchtile, prog=p.prog)
 
     p = benches.add_parser("quant", help="CSQ memory, digits QAT accuracy at each bit setting, training time "
                                          "(~4 min; --device cuda: ImageNet-size memory only)")
     p.add_argument("--out", default="build/bench/quant.json")
     add_device(p)
-    p.add_argument("--fp-epochs", type=int, default=20)
-    p.add_argument("--qat-epochs", type=int, default=8)
-    p.add_argument("--search-epochs", type=int, default=3)
-    p.set_defaults(handler=cmd_quant)
+    epochs = {"type": int, "action": Checked, "check": non_negative}
+    p.add_argument("--fp-epochs", default=20, **epochs)
+    p.add_argument("--qat-epochs", default=8, **epochs)
+    p.add_argument("--search-epochs", default=3, **epochs)
+    p.set_defaults(handler=cmd_quant, prog=p.prog)
 
     p = benches.add_parser("rtl", help="Verilog generation, Verilator throughput, the whole accelerator's "
                                        "utilization, synthesis time and area")
@@ -109,17 +132,17 @@ def register(commands) -> None:
     p.add_argument("--skip-synth", action="store_true", help="leave out the synthesis runs (minutes)")
     p.add_argument("--fmax", action="store_true",
                    help="also place and route every synthesis run for Fmax (about an hour on 2 cores)")
-    p.set_defaults(handler=cmd_rtl)
+    p.set_defaults(handler=cmd_rtl, prog=p.prog)
 
     p = benches.add_parser("search", help="`make search` from scratch and its network on the RTL, against the "
                                           "targets (~5-8 min)")
     p.add_argument("--out", default="build/bench/search.json")
     p.add_argument("--dir", default="build/bench/search", help="where the benchmark's search runs")
     add_device(p)
-    p.set_defaults(handler=cmd_search)
+    p.set_defaults(handler=cmd_search, prog=p.prog)
 
     p = benches.add_parser("ohq", help="OHQ on the digits network: RTL-measured cycles against accuracy, the ILP's "
                                        "solve time (a few minutes)")
     p.add_argument("--out", default="build/bench/ohq.json")
     p.add_argument("--report-dir", default="build/ohq", help="the headline run's outputs")
-    p.set_defaults(handler=cmd_ohq)
+    p.set_defaults(handler=cmd_ohq, prog=p.prog)

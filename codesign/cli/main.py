@@ -6,7 +6,9 @@ of this package with its flags beside its handler (`register(commands)` adds its
 commands share are `codesign.cli.options`. Everything the Makefile runs is a subcommand, the benchmarks included.
 
 Bad input raises `InputError`, from a handler or from a shared option's check while parsing, and becomes one line on
-stderr and exit code 2; outputs are written atomically.
+stderr and exit code 2; argparse's own errors (a missing flag, not an integer) are one line too (`Parser`). Each leaf
+parser sets ``prog`` (``codesign sim layer``), so the line names the command that refused. Outputs are checked before
+any work and written atomically; stdout holds the result only, progress goes to stderr.
 """
 
 from __future__ import annotations
@@ -23,8 +25,15 @@ from codesign.errors import InputError
 FAMILIES = (hardware, compiler, search, ohq, simulate, measure, bench)
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse's usage-then-error, as the one line every other bad input gets; subparsers inherit the class."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="codesign", description=__doc__.splitlines()[0])
+    parser = Parser(prog="codesign", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
     for family in FAMILIES:
         family.register(commands)

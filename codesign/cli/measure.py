@@ -10,11 +10,16 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from codesign.cli.options import output_file, progress_to_stderr
+
 
 def cmd_calibrate(args) -> int:
+    output_file("--out", args.out)
+    output_file("--report", args.report)
     from sim.measure.calibrate import CONFIGS, calibrate
 
-    result = calibrate(out=args.out, report=args.report, refit=args.refit)
+    with progress_to_stderr():
+        result = calibrate(out=args.out, report=args.report, refit=args.refit)
     wrong = result["not_bit_exact"]
     if wrong:
         print(f"codesign calibrate: {len(wrong)} programs were not bit-exact, first: {wrong[0]}", file=sys.stderr)
@@ -36,4 +41,4 @@ def register(commands) -> None:
                    help="the held-out cases' errors, and a plot beside it (default build/bench/costmodel.json)")
     p.add_argument("--refit", action="store_true",
                    help="fit the measurements of the last run (build/calibration_cases.json) again, without simulating")
-    p.set_defaults(handler=cmd_calibrate)
+    p.set_defaults(handler=cmd_calibrate, prog=p.prog)

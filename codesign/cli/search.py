@@ -10,38 +10,48 @@ import json
 import sys
 from pathlib import Path
 
-from codesign.cli.options import add_device, ints
+from codesign.cli.options import (
+    Checked,
+    add_device,
+    add_seed,
+    add_threads,
+    int_range,
+    ints,
+    non_negative,
+    non_negative_number,
+    output_dir,
+    positive,
+    positive_number,
+    progress_to_stderr,
+)
 from codesign.errors import InputError
 from codesign.files import atomic_write_json
 
 
 def cmd_search(args) -> int:
+    output_dir("--out", args.out)
+    # The small inputs first: bad input is refused before torch is imported.
+    lists = _read_space(args.space) if args.space else None
+    act_bits = tuple(ints("--act-bits", args.act_bits)) if args.act_bits else None
     from codesign.jaq.hwspace import HardwareSpace
     from codesign.jaq.pipeline import run_search
     from codesign.jaq.search import BudgetError, SearchSettings
 
-    space = HardwareSpace()
-    if args.space:
-        path = Path(args.space)
-        if not path.is_file():
-            raise InputError("--space", str(path), "an existing JSON file of hardware-space lists")
-        try:
-            space = HardwareSpace.from_dict(json.loads(path.read_text()))
-        except json.JSONDecodeError as exc:
-            raise InputError("--space", str(path), f"valid JSON ({exc})") from None
+    space = HardwareSpace.from_dict(lists) if lists is not None else HardwareSpace()
     overrides = {name: getattr(args, name)
                  for name in ("seed", "warmup_epochs", "search_epochs", "retrain_fp_epochs", "retrain_qat_epochs",
                               "max_luts", "max_cycles", "device", "batch", "latency_weight", "area_weight",
                               "energy_weight")
                  if getattr(args, name) is not None}
-    if args.act_bits:
-        overrides["act_bits"] = tuple(ints("--act-bits", args.act_bits))
+    if act_bits:
+        overrides["act_bits"] = act_bits
     settings = SearchSettings(space=space, baselines=not args.no_baselines, **overrides)
     if args.threads:
         import torch
         torch.set_num_threads(args.threads)
     try:
-        design = run_search(settings, args.out, restart=args.restart, progress=not args.quiet)
+        with progress_to_stderr():
+            design = run_search(settings, args.out, restart=args.restart, progress=not args.quiet)
     except BudgetError as exc:
         atomic_write_json(Path(args.out) / "closest.json", exc.closest)
         print(f"codesign search: {exc}; the closest design is in {Path(args.out) / 'closest.json'} (no design.json "
@@ -58,27 +68,45 @@ def cmd_search(args) -> int:
     return 0
 
 
+def _read_space(name: str) -> dict:
+    """The ``--space`` file's lists, read before torch is imported; `HardwareSpace.from_dict` checks the fields."""
+    path = Path(name)
+    if not path.is_file():
+        raise InputError("--space", str(path), "an existing JSON file of hardware-space lists")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InputError("--space", str(path), f"a UTF-8 JSON file ({exc})") from None
+    if not isinstance(data, dict):
+        raise InputError("--space", str(path), "a JSON object of lists per hardware field")
+    return data
+
+
 def register(commands) -> None:
     p = commands.add_parser("search", help="JAQ co-search of network, bits and accelerator on digits -> "
                                            "design.json, model, report (resumes an interrupted run)")
     p.add_argument("--out", default="build/search", metavar="DIR")
-    p.add_argument("--seed", type=int)
-    p.add_argument("--warmup-epochs", type=int, help="float supernet epochs before the search (default 40)")
-    p.add_argument("--search-epochs", type=int, help="search epochs (default 12)")
-    p.add_argument("--retrain-fp-epochs", type=int, help="float fine-tune epochs of each final network")
-    p.add_argument("--retrain-qat-epochs", type=int, help="QAT epochs of each final network")
-    p.add_argument("--max-luts", type=float, help="hard budget: PE-array LUTs (the PE table's estimate)")
-    p.add_argument("--max-cycles", type=float, help="hard budget: predicted cycles per batch")
-    p.add_argument("--batch", type=int, help="images per accelerator run; cycles are per batch (default 32)")
+    add_seed(p, None, help="random seed, an integer >= 0 (default 0)")
+    epochs = {"type": int, "action": Checked, "check": non_negative}
+    p.add_argument("--warmup-epochs", **epochs, help="float supernet epochs before the search (default 40)")
+    p.add_argument("--search-epochs", type=int, action=Checked, check=positive, help="search epochs (default 12)")
+    p.add_argument("--retrain-fp-epochs", **epochs, help="float fine-tune epochs of each final network")
+    p.add_argument("--retrain-qat-epochs", **epochs, help="QAT epochs of each final network")
+    p.add_argument("--max-luts", type=float, action=Checked, check=positive_number,
+                   help="hard budget: PE-array LUTs (the PE table's estimate)")
+    p.add_argument("--max-cycles", type=float, action=Checked, check=positive_number,
+                   help="hard budget: predicted cycles per batch")
+    p.add_argument("--batch", type=int, action=Checked, check=int_range(1, 4096),
+                   help="images per accelerator run; cycles are per batch (default 32)")
     p.add_argument("--act-bits", metavar="B1,B2", help="activation widths to search (default 8: the accelerator "
                                                        "computes every activation at its act_bits)")
-    p.add_argument("--latency-weight", type=float)
-    p.add_argument("--energy-weight", type=float)
-    p.add_argument("--area-weight", type=float)
+    for name in ("latency", "energy", "area"):
+        p.add_argument(f"--{name}-weight", type=float, action=Checked, check=non_negative_number,
+                       help=f"the {name} term's weight in the search's loss, a finite number >= 0")
     p.add_argument("--space", metavar="SPACE.json", help="hardware space: lists per field (codesign.jaq.hwspace)")
     add_device(p, default=None)
-    p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
+    add_threads(p, None)
     p.add_argument("--no-baselines", action="store_true", help="skip the fixed-hardware and random searches")
     p.add_argument("--restart", action="store_true", help="discard the checkpoint and start over")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
-    p.set_defaults(handler=cmd_search)
+    p.set_defaults(handler=cmd_search, prog=p.prog)

@@ -13,6 +13,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import torch
 
 from codesign.compiler.mapper import map_layers
@@ -53,7 +55,7 @@ def random_search(run: SearchRun) -> dict:
         explored.append(design)
         if run.progress:
             print(f"random design {i + 1}/{s.search_epochs}: proxy accuracy {design['proxy_acc_val']:.3f}, "
-                  f"{design['cycles']:.0f} cycles on {design['hardware_name']}", flush=True)
+                  f"{design['cycles']:.0f} cycles on {design['hardware_name']}", file=sys.stderr, flush=True)
     meeting = [d for d in explored if d["note"] is None] or explored
     return {"best": min(meeting, key=lambda d: d["objective"]), "explored": explored}
 
@@ -94,6 +96,6 @@ def retrain_all(run: SearchRun) -> None:
             integer.save(run.out / "integer_model.json")
         if run.progress:
             print(f"retrained {tag}: test accuracy {metrics['acc']:.4f}, {mapped['total_cycles']:.0f} cycles on "
-                  f"{design['hardware_name']}", flush=True)
+                  f"{design['hardware_name']}", file=sys.stderr, flush=True)
         run.save()
 

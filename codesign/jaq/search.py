@@ -42,6 +42,7 @@ import hashlib
 import io
 import json
 import math
+import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -468,7 +469,7 @@ class SearchRun:
                 tqdm.write(f"{name} epoch {epoch + 1}: loss {record['loss']:.3f} (CE {record['ce']:.3f}), "
                            f"E[cycles] {record['cycles']:.0f}, E[PE LUTs] {record['area_luts']:.0f}; derived: "
                            f"{d['cycles']:.0f} cycles on {d['hardware_name']}, mean weight bits "
-                           f"{d['mean_weight_bits']:.2f}, proxy accuracy {d['proxy_acc_val']:.3f}")
+                           f"{d['mean_weight_bits']:.2f}, proxy accuracy {d['proxy_acc_val']:.3f}", file=sys.stderr)
 
     def hw_probs(self, searcher: Searcher, fixed: int | None, per_layer: dict | None = None) -> torch.Tensor:
         """The hardware distribution: the generator's (over the allowed candidates the network fits), or a

@@ -78,5 +78,5 @@ def test_batchtile_refuses_bad_counts(tmp_path, capsys, argv):
 @pytest.mark.parametrize("name", ["batchtile", "quant"])
 def test_cuda_is_refused_without_a_gpu(tmp_path, capsys, name):
     assert main(["bench", name, "--device", "cuda", "--out", str(tmp_path / "b.json")]) == 2
-    assert capsys.readouterr().err.startswith("codesign bench: error: --device: 'cuda' is not allowed")
+    assert capsys.readouterr().err.startswith(f"codesign bench {name}: error: --device: 'cuda' is not allowed")
     assert not (tmp_path / "b.json").exists()

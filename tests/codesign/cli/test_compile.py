@@ -29,3 +29,24 @@ def test_map_default_latency_is_20(tmp_path, layers):
     out = tmp_path / "map.json"
     assert main(["map", "--layers", str(layers), "--json", str(out)]) == 0
     assert json.loads(out.read_text())["latency"] == 20
+
+
+def test_json_dash_puts_the_result_alone_on_stdout(layers, capsys):
+    assert main(["map", "--layers", str(layers), "--json", "-"]) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out)["latency"] == 20
+    assert "total:" in err
+
+
+def test_bad_layers_are_refused_before_torch_is_imported(tmp_path):
+    """The small JSON inputs are read first: a typo costs milliseconds, not torch's import."""
+    import subprocess
+    import sys
+
+    bad = tmp_path / "layers.json"
+    bad.write_text("[{")
+    code = ("import sys; from codesign.cli.main import main; "
+            f"assert main(['map', '--layers', {str(bad)!r}]) == 2; assert 'torch' not in sys.modules")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.startswith("codesign map: error: layers file: ")

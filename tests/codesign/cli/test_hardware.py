@@ -70,3 +70,10 @@ def test_rtl_writes_verilog_and_manifest(tmp_path):
     manifest = json.loads((tmp_path / "rtl" / "manifest.json").read_text())
     assert manifest["config"]["digit_bits"] == 1 and (tmp_path / "rtl" / "accelerator.v").exists()
     assert (tmp_path / "rtl" / "accelerator.h").exists()
+
+
+def test_config_out_dash_is_stdout(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(["config", "--out", "-"]) == 0
+    assert json.loads(capsys.readouterr().out)["rows"] == 8
+    assert list(tmp_path.iterdir()) == []

@@ -59,3 +59,92 @@ def test_the_simulator_choices_are_the_runners():
 
     args = build_parser().parse_args(["sim", "layer", "--layer", "x.json", "--simulator", SIMULATORS[-1]])
     assert args.simulator == SIMULATORS[-1] and SIMULATORS == ("verilator", "icarus")
+
+
+# ---- numbers: finite, in range, checked where the flag is declared
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf"), 0.0, 1.5])
+def test_a_fraction_is_finite_and_in_its_range(value):
+    from codesign.cli.options import fraction
+    from codesign.errors import InputError
+
+    with pytest.raises(InputError, match="expected a fraction in"):
+        fraction("--budget", value)
+
+
+def test_finite_range_says_its_bounds():
+    from codesign.cli.options import finite_range
+    from codesign.errors import InputError
+
+    assert finite_range(0, 2)("--x", 2.0) == 2.0
+    with pytest.raises(InputError, match=r"--x: -1 is not allowed; expected a finite number >= 0 and <= 2"):
+        finite_range(0, 2)("--x", -1)
+    assert finite_range()("--x", -1e300) == -1e300
+
+
+@pytest.mark.parametrize("text", ["0.5,nan", "inf", "", "0.5,,0.7"])
+def test_a_list_of_numbers_is_finite(text):
+    from codesign.cli.options import floats
+    from codesign.errors import InputError
+
+    with pytest.raises(InputError, match="comma-separated finite numbers"):
+        floats("--budgets", text)
+
+
+def test_verify_images_is_none_when_not_given():
+    from codesign.cli.main import build_parser
+
+    assert build_parser().parse_args(["verify"]).images is None
+
+
+# ---- outputs: checked first, nothing left behind
+
+def test_output_checks_accept_new_places_and_create_nothing(tmp_path):
+    from codesign.cli.options import STDOUT, output_dir, output_file
+
+    assert output_file("--out", tmp_path / "a" / "b" / "r.json") == tmp_path / "a" / "b" / "r.json"
+    assert output_dir("--out", tmp_path / "c" / "d") == tmp_path / "c" / "d"
+    assert output_file("--json", "-", stdout=True) == STDOUT
+    assert output_file("--out", tmp_path / "-") == tmp_path / "-"        # only where stdout is allowed is - stdout
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("check, place, allowed", [
+    ("file", "adir", "a file path, not an existing directory"),
+    ("file", "afile/r.json", "a file below a directory, not below the file"),
+    ("file", "afile/x/r.json", "a file below a directory, not below the file"),
+    ("dir", "afile", "a directory, not an existing file"),
+    ("dir", "afile/sub", "a directory below a directory, not below the file"),
+    ("dir", "/proc/codesign", "a directory in a writable place"),
+])
+def test_output_checks_refuse_bad_places(tmp_path, monkeypatch, check, place, allowed):
+    from codesign.cli.options import output_dir, output_file
+    from codesign.errors import InputError
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "adir").mkdir()
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(InputError) as info:
+        (output_file if check == "file" else output_dir)("--out", place)
+    assert (info.value.field, info.value.value) == ("--out", place) and allowed in info.value.allowed
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["adir", "afile"]
+
+
+def test_every_leaf_command_names_itself_in_its_errors():
+    from codesign.cli.main import build_parser
+
+    top = build_parser()
+    for action in top._subparsers._group_actions:
+        for parser in action.choices.values():
+            nested = [a for a in parser._actions if isinstance(a, type(action))]
+            leaves = [sub for a in nested for sub in a.choices.values()] or [parser]
+            for leaf in leaves:
+                assert leaf.get_default("prog") == leaf.prog, leaf.prog
+
+
+def test_argparse_errors_are_one_line_too(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["sim", "layer", "--layer", "layer.json", "--seed", "x"])
+    assert info.value.code == 2
+    assert capsys.readouterr().err.splitlines() == [
+        "codesign sim layer: error: argument --seed: invalid int value: 'x' (see codesign sim layer --help)"]

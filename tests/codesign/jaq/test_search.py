@@ -197,8 +197,8 @@ def test_a_tight_but_feasible_cycle_budget_is_met(tmp_path):
     assert design["cycles"] <= budget and design["note"]
 
 
-@pytest.mark.parametrize("args, field", [(["--batch", "0"], "batch"), (["--search-epochs", "0"], "search_epochs"),
-                                         (["--max-luts", "-1"], "max_luts")])
+@pytest.mark.parametrize("args, field", [(["--batch", "0"], "batch"), (["--search-epochs", "0"], "--search-epochs"),
+                                         (["--max-luts", "-1"], "--max-luts")])
 def test_bad_options_exit_2_naming_the_field(tmp_path, capsys, args, field):
     assert main(["search", "--out", str(tmp_path), "--quiet", *args]) == 2
     assert field in capsys.readouterr().err
