@@ -1,7 +1,9 @@
-"""Collateral that ships with the accelerator's Verilog: a C header, a FuseSoC core file and a datasheet.
+"""Collateral that ships with the accelerator's Verilog: a C header, a FuseSoC core file, a datasheet and the
+Verilator waivers for the idioms of Amaranth's Verilog (`rtl_gen.emit.verilator_waivers`), which the core's lint
+target reads.
 
-All three are rendered from `codesign.hw.csr`, `codesign.hw.isa` and the `HardwareConfig` the RTL is built from, so
-none of them is a second definition that could drift from the hardware.
+The first three are rendered from `codesign.hw.csr`, `codesign.hw.isa` and the `HardwareConfig` the RTL is built
+from, so none of them is a second definition that could drift from the hardware.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import templates
 from codesign.files import atomic_write_text
 from codesign.hw import csr, isa
 from codesign.hw.config import HardwareConfig
-from rtl_gen.emit import port_list
+from rtl_gen.emit import port_list, verilator_waivers
 
 # The command class that `isa.decode` returns for an opcode -> the field table of that format.
 _FORMATS = {isa.Dma: ("DMA", isa.DMA_FIELDS), isa.Compute: ("COMPUTE", isa.COMPUTE_FIELDS),
@@ -27,14 +29,19 @@ _FORMATS = {isa.Dma: ("DMA", isa.DMA_FIELDS), isa.Compute: ("COMPUTE", isa.COMPU
 _MEMBER_LINE = re.compile(r"^\s*(\w+)\s*=[^#]*#\s?(.*)$")
 
 
+# The suffixes of the files that `write_collateral` writes beside ``<top>.v``, in its order.
+SUFFIXES = ("h", "core", "md", "vlt")
+
+
 def write_collateral(cfg: HardwareConfig, component: wiring.Component, top: str, out_dir: str | Path) -> list[Path]:
-    """Write ``<top>.h``, ``<top>.core`` and ``<top>.md`` for the accelerator ``component`` of ``cfg``, whose Verilog
-    is ``<top>.v`` in ``out_dir``; return their paths."""
+    """Write ``<top>.h``, ``<top>.core``, ``<top>.md`` and ``<top>.vlt`` (`SUFFIXES`) for the accelerator
+    ``component`` of ``cfg``, whose Verilog is ``<top>.v`` in ``out_dir``; return their paths."""
     context = _context(cfg, component, top)
-    out_dir = Path(out_dir)
-    return [atomic_write_text(out_dir / f"{top}.{suffix}", templates.render(template, **context))
-            for template, suffix in (("accelerator.h.j2", "h"), ("accelerator.core.j2", "core"),
-                                     ("datasheet.md.j2", "md"))]
+    texts = {suffix: templates.render(template, **context)
+             for suffix, template in (("h", "accelerator.h.j2"), ("core", "accelerator.core.j2"),
+                                      ("md", "datasheet.md.j2"))}
+    texts["vlt"] = verilator_waivers(context["verilog"])
+    return [atomic_write_text(Path(out_dir) / f"{top}.{suffix}", texts[suffix]) for suffix in SUFFIXES]
 
 
 def _context(cfg: HardwareConfig, component: wiring.Component, top: str) -> dict:
@@ -42,6 +49,7 @@ def _context(cfg: HardwareConfig, component: wiring.Component, top: str) -> dict
     return {
         "top": top,
         "verilog": f"{top}.v",
+        "waivers": f"{top}.vlt",
         "generator_version": codesign.__version__,
         "cfg": cfg.to_dict(),
         "digest": cfg.digest(),

@@ -7,8 +7,10 @@ from codesign.hw import isa
 
 
 def _layout(table) -> data.StructLayout:
-    used = sum(width for _, width in table)
-    return data.StructLayout({**{name: width for name, width in table}, "_reserved": isa.COMMAND_BITS - used})
+    """The fields of ``table``, LSB first, then the reserved bits up to `isa.COMMAND_BITS` where any are left (a
+    zero-width field would be a ``[-1:0]`` wire in the Verilog)."""
+    reserved = isa.COMMAND_BITS - sum(width for _, width in table)
+    return data.StructLayout({**dict(table), **({"_reserved": reserved} if reserved else {})})
 
 
 HEADER = _layout(isa.HEADER_FIELDS)

@@ -124,6 +124,8 @@ class Controller(wiring.Component):
                                  (isa.Opcode.LOAD_PARAM, cfg.param_buf_bytes), (isa.Opcode.STORE, cfg.out_buf_bytes)):
                 with m.Case(opcode):
                     m.d.comb += buf_size.eq(size)
+            with m.Default():                   # COMPUTE and END address no DMA buffer
+                m.d.comb += buf_size.eq(0)
         dma_bytes = Signal(33)
         m.d.comb += dma_bytes.eq(dma.rows * dma.row_bytes)
         dma_bad = (dma.rows == 0) | (dma.row_bytes == 0)

@@ -67,7 +67,7 @@ class CsrBank(wiring.Component):
         read = bus.arvalid & ~bus.rvalid
         m.d.comb += [bus.arready.eq(read), bus.rresp.eq(RESP_OKAY)]
         with m.If(read):
-            m.d.sync += [bus.rvalid.eq(1), bus.rdata.eq(0)]
+            m.d.sync += bus.rvalid.eq(1)
             with m.Switch(bus.araddr):
                 for name, value in values.items():
                     with m.Case(offsets[name]):
@@ -75,6 +75,8 @@ class CsrBank(wiring.Component):
                         if name.endswith("_LO"):
                             counter = name[:-3].lower()
                             m.d.sync += high_words[counter].eq(getattr(self, counter)[32:])
+                with m.Default():               # an unmapped offset reads 0
+                    m.d.sync += bus.rdata.eq(0)
         with m.If(bus.rvalid & bus.rready):
             m.d.sync += bus.rvalid.eq(0)
         return m

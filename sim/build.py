@@ -4,6 +4,17 @@ Builds are cached (by a key from the design's sources and parameters, or by the 
 second run of the same configuration skips the Verilator compile. A file lock keeps parallel pytest workers from
 building the same model twice. Results are read from cocotb's results file: outside pytest ``runner.test`` does not
 raise on a failed test.
+
+Nothing the tools print reaches stdout, which belongs to the CLI's results (``codesign sim gemm | jq``). Each model's
+build directory, ``build/sim/<simulator>/<top>-<key>/``, holds the logs:
+
+- ``build.log``: Verilator's (or Icarus's) and the C++ compiler's output of the build;
+- ``run.log``: everything the latest simulation printed (cocotb's banners and summary, the testbench's log, the
+  simulator's own lines). A run writes its log in its own ``run_*`` directory and moves it here when it passed;
+- ``run_*/run.log``: a failed run's log, kept with its directory.
+
+A build prints one progress line to stderr, naming its log; a failure raises ``RuntimeError`` naming the log, with its
+last lines.
 """
 
 from __future__ import annotations
@@ -25,10 +36,35 @@ from pathlib import Path
 from amaranth.lib import wiring
 
 from codesign.sources import source_digest
-from rtl_gen.emit import to_verilog
+from rtl_gen.emit import to_verilog, verilator_waivers
 from sim import SIMULATORS
 
 DEFAULT_BUILD_ROOT = Path("build/sim")
+BUILD_LOG = "build.log"
+RUN_LOG = "run.log"
+LOG_TAIL_LINES = 20
+
+
+def shown(path: Path) -> str:
+    """``path`` relative to the working directory when it lies inside it: shorter in messages, still openable."""
+    try:
+        return str(Path(path).relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def failure(what: str, log: Path, cause: object = None) -> RuntimeError:
+    """A ``RuntimeError`` saying what failed, where its whole log is, and the log's last lines (the error, usually)."""
+    try:
+        tail = Path(log).read_text(errors="replace").splitlines()[-LOG_TAIL_LINES:]
+    except OSError:
+        tail = []
+    if isinstance(cause, BaseException):
+        cause = f"{type(cause).__name__}: {cause}"
+    lines = [f"{what} failed" + (f" ({cause})" if cause else "") + f"; log: {shown(log)}"]
+    if tail:
+        lines += ["last lines of the log:", *("    " + line for line in tail)]
+    return RuntimeError("\n".join(lines))
 
 
 def simulator_available(simulator: str) -> bool:
@@ -74,32 +110,50 @@ class Model:
     top: str
     build_dir: Path
 
-    def run(self, test_module: str, env: dict[str, str]) -> None:
-        """Run the cocotb module's tests; raise ``RuntimeError`` if any failed or none ran."""
+    @property
+    def build_log(self) -> Path:
+        return self.build_dir / BUILD_LOG
+
+    @property
+    def run_log(self) -> Path:
+        """The output of this model's latest passed simulation (see the module's docstring)."""
+        return self.build_dir / RUN_LOG
+
+    def run(self, test_module: str, env: dict[str, str]) -> Path:
+        """Run the cocotb module's tests, their output into `run_log`, which is returned; raise ``RuntimeError``
+        (naming the run's log) if any failed or none ran."""
         from cocotb_tools.check_results import get_results
         from cocotb_tools.runner import get_runner
 
         prepare_environment()
         runner = get_runner(self.simulator)
-        results = Path(tempfile.mkdtemp(dir=self.build_dir, prefix="run_")) / "results.xml"
+        run_dir = Path(tempfile.mkdtemp(dir=self.build_dir, prefix="run_"))
+        results, log = run_dir / "results.xml", run_dir / RUN_LOG
+        error: BaseException | None = None
         try:
             runner.test(
                 hdl_toplevel=self.top,
                 hdl_toplevel_lang="verilog",
                 test_module=test_module,
                 build_dir=self.build_dir,
-                test_dir=results.parent,
+                test_dir=run_dir,
                 results_xml=results,
                 extra_env=env,
                 timescale=("1ns", "1ps") if self.simulator == "icarus" else None,
+                log_file=log,      # the simulator's stdout and stderr: cocotb's banners, the testbench's log
             )
+        except (Exception, SystemExit) as exc:  # SystemExit: cocotb's own check of the results, under pytest
+            error = exc
+        try:
             total, failed = get_results(results)
-        except (Exception, SystemExit) as exc:  # SystemExit from cocotb too: report one way
-            raise RuntimeError(f"{self.simulator} simulation of {self.top} failed: {exc}") from None
-        finally:
-            shutil.rmtree(results.parent, ignore_errors=True)
-        if total == 0 or failed:
-            raise RuntimeError(f"{self.simulator} simulation of {self.top}: {failed} of {total} cocotb tests failed")
+        except Exception:                       # no results: the simulator stopped before the tests
+            total = failed = 0
+        if error is not None or total == 0 or failed:
+            cause = f"{failed} of {total} cocotb tests failed" if failed else error or "no cocotb test ran"
+            raise failure(f"{self.simulator} simulation of {self.top}", log, cause)
+        os.replace(log, self.run_log)            # atomic: parallel runs of one model never mix their lines
+        shutil.rmtree(run_dir, ignore_errors=True)
+        return self.run_log
 
 
 def source_fingerprint(*modules) -> str:
@@ -139,14 +193,24 @@ def build(make_design: Callable[[], wiring.Component], top: str, simulator: str 
             build_dir.mkdir(parents=True, exist_ok=True)
             source = build_dir / f"{top}.v"
             source.write_text(verilog if verilog is not None else to_verilog(make_design(), top, icarus=icarus))
+            sources = [source]
+            if simulator == "verilator":            # the IP's own waivers (`rtl_gen.emit`), read before the Verilog
+                waivers = build_dir / f"{top}.vlt"
+                waivers.write_text(verilator_waivers(source.name))
+                sources = [waivers, source]
+            log = build_dir / BUILD_LOG
+            print(f"sim: building {top} for {simulator} (log: {shown(log)})", file=sys.stderr, flush=True)
             runner = get_runner(simulator)
-            runner.build(
-                sources=[source],
-                hdl_toplevel=top,
-                build_dir=build_dir,
-                build_args=["-Wno-WIDTH", "-Wno-fatal"] if simulator == "verilator" else [],
-                timescale=("1ns", "1ps"),
-                always=True,
-            )
+            try:
+                runner.build(
+                    sources=sources,
+                    hdl_toplevel=top,
+                    build_dir=build_dir,
+                    timescale=("1ns", "1ps"),
+                    always=True,
+                    log_file=log,      # Verilator's warnings and the C++ compile: nothing for the terminal
+                )
+            except Exception as exc:
+                raise failure(f"{simulator} build of {top}", log, exc) from None
             done.write_text(json.dumps({"top": top, "simulator": simulator, "key": key}))
     return Model(simulator, top, build_dir)

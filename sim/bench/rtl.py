@@ -10,12 +10,10 @@ differs (`disagreements`).
 
 from __future__ import annotations
 
-import os
 import re
+import shutil
 import statistics
-import sys
 import time
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -94,30 +92,6 @@ def bench_verilog_generation(cfg: HardwareConfig = VERILOG_CONFIG) -> dict:
 _COCOTB_SUMMARY = re.compile(r"run_tiles\s+PASS\s+(?P<sim_ns>[\d.]+)\s+(?P<real_s>[\d.]+)")
 
 
-@contextmanager
-def _output_to(path: Path):
-    """Send file descriptors 1 and 2 to ``path``: the simulator is a child process that writes to them directly."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    sys.stdout.flush()
-    sys.stderr.flush()
-    saved = os.dup(1), os.dup(2)
-    finished = False
-    try:
-        with open(path, "w") as log:
-            os.dup2(log.fileno(), 1)
-            os.dup2(log.fileno(), 2)
-            yield
-            finished = True
-    finally:
-        sys.stdout.flush()
-        sys.stderr.flush()
-        for fd, original in zip((1, 2), saved):
-            os.dup2(original, fd)
-            os.close(original)
-        if not finished:
-            print(f"simulator output: {path}", file=sys.stderr)
-
-
 def _test_time(log: Path) -> tuple[float, float]:
     """Simulated ns and real seconds of the cocotb test, from its summary in the simulator's log."""
     found = _COCOTB_SUMMARY.search(log.read_text())
@@ -134,11 +108,12 @@ def _check(cfg: HardwareConfig, tiles: list, results: list) -> tuple[bool, bool]
 
 
 def _sim_round(cfg: HardwareConfig, tiles: list, build_root: Path, log: Path) -> dict:
-    """One timed ``run_tiles`` of ``tiles``, its wall time split into parts (see `bench_verilator`), and its check."""
-    with _output_to(log):
-        _, lookup = _timed(model_for, cfg, tiles, "verilator", build_root)
-        _, encoding = _timed(lambda: [encode(cfg, t) for t in tiles])
-        results, wall = _timed(run_tiles, cfg, tiles, build_root=build_root)
+    """One timed ``run_tiles`` of ``tiles``, its wall time split into parts (see `bench_verilator`), and its check;
+    the simulator's output (the model's `run_log`) is copied to ``log``."""
+    model, lookup = _timed(model_for, cfg, tiles, "verilator", build_root)
+    _, encoding = _timed(lambda: [encode(cfg, t) for t in tiles])
+    results, wall = _timed(run_tiles, cfg, tiles, build_root=build_root)
+    shutil.copyfile(model.run_log, log)
     sim_ns, in_test = _test_time(log)
     bit_exact, cycles_exact = _check(cfg, tiles, results)
     return {
@@ -165,9 +140,8 @@ def bench_verilator(cfg: HardwareConfig, build_root: Path, log: Path) -> dict:
     rng = np.random.default_rng(SIM_SEED)
     tiles = [random_tile(cfg, rng, k=SIM_K, w_bits=cfg.weight_bits_max) for _ in range(SIM_TILES)]
 
-    with _output_to(log):
-        start = time.time()
-        model, build_seconds = _timed(model_for, cfg, tiles, "verilator", build_root)
+    start = time.time()
+    model, build_seconds = _timed(model_for, cfg, tiles, "verilator", build_root)
     cached = (model.build_dir / "built.json").stat().st_mtime < start
     rounds = [_sim_round(cfg, tiles, build_root, log) for _ in range(SIM_REPEATS)]
 

@@ -5,9 +5,14 @@ from __future__ import annotations
 
 import logging
 import random
+import warnings
 
 from cocotb.triggers import ClockCycles
 from cocotbext.axi import AxiBus, AxiRam
+
+# cocotbext-axi 0.1.28 itself still calls cocotb's deprecated ``setimmediatevalue`` (nothing in how we use it does):
+# one DeprecationWarning per AXI channel in every simulation's log, about code that is not ours.
+warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"cocotbext\.axi\.")
 
 
 def pauses(probability: float, seed: int):

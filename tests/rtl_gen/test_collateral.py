@@ -1,4 +1,4 @@
-"""The collateral rendered beside the Verilog: C header, FuseSoC core file and datasheet.
+"""The collateral rendered beside the Verilog: C header, FuseSoC core file, datasheet and Verilator waivers.
 
 The header is compiled and run (when gcc is present) so that every value it defines is checked against the Python
 definitions it is generated from.
@@ -14,6 +14,7 @@ from codesign.hw import csr, isa
 from codesign.hw.config import HardwareConfig
 from rtl_gen.accelerator import Accelerator
 from rtl_gen.collateral import write_collateral
+from rtl_gen.emit import VERILATOR_WAIVERS
 
 TOP = "accelerator"
 CONFIGS = {
@@ -37,9 +38,9 @@ def rendered(request, tmp_path_factory):
     return cfg, out_dir, write_collateral(cfg, Accelerator(cfg), TOP, out_dir)
 
 
-def test_writes_header_core_and_datasheet(rendered):
+def test_writes_header_core_datasheet_and_waivers(rendered):
     _, out_dir, paths = rendered
-    assert [p.name for p in paths] == [f"{TOP}.h", f"{TOP}.core", f"{TOP}.md"]
+    assert [p.name for p in paths] == [f"{TOP}.h", f"{TOP}.core", f"{TOP}.md", f"{TOP}.vlt"]
     assert sorted(p.name for p in out_dir.iterdir()) == sorted(p.name for p in paths)   # no temporary files left
 
 
@@ -61,13 +62,15 @@ def test_header_values_match_the_python_definitions(rendered, tmp_path):
     assert {name: int(value) for name, value in printed.items()} == expected
 
 
-def test_core_file_names_the_verilog_and_both_targets(rendered):
+def test_core_file_names_the_verilog_the_waivers_and_its_targets(rendered):
     cfg, out_dir, _ = rendered
     text = (out_dir / f"{TOP}.core").read_text()
     assert text.startswith("CAPI=2:\n")
     assert f"name: codesign:accel:{TOP}:" in text and cfg.digest() in text
     assert f"      - {TOP}.v\n    file_type: verilogSource\n" in text
-    assert "  default:\n" in text and "  lint:\n" in text and text.count(f"toplevel: {TOP}\n") == 2
+    assert f"      - {TOP}.vlt\n    file_type: vlt\n" in text
+    assert "  default:\n" in text and "  lint:\n" in text and "  verilate:\n" in text
+    assert text.count(f"toplevel: {TOP}\n") == 3
 
 
 def test_core_file_is_capi2_yaml(rendered):
@@ -75,8 +78,34 @@ def test_core_file_is_capi2_yaml(rendered):
     _, out_dir, _ = rendered
     core = yaml.safe_load((out_dir / f"{TOP}.core").read_text().removeprefix("CAPI=2:\n"))
     assert core["filesets"]["rtl"] == {"files": [f"{TOP}.v"], "file_type": "verilogSource"}
+    assert core["filesets"]["waivers"] == {"files": [f"{TOP}.vlt"], "file_type": "vlt"}
     assert core["targets"]["default"] == {"filesets": ["rtl"], "toplevel": TOP}
-    assert core["targets"]["lint"]["tools"] == {"verilator": {"mode": "lint-only"}}
+    # Verilator reads the waivers before the Verilog they apply to.
+    assert core["targets"]["lint"]["filesets"] == core["targets"]["verilate"]["filesets"] == ["waivers", "rtl"]
+    assert core["targets"]["lint"]["tools"] == {"verilator": {"mode": "lint-only", "verilator_options": ["-Wall"]}}
+    assert core["targets"]["verilate"]["tools"] == {"verilator": {"mode": "cc", "exe": "false"}}
+
+
+def test_waivers_name_each_rule_for_the_verilog_only(rendered):
+    _, out_dir, _ = rendered
+    lines = (out_dir / f"{TOP}.vlt").read_text().splitlines()
+    assert lines[0] == "`verilator_config"
+    directives = [line for line in lines[1:] if line and not line.startswith("//")]
+    assert directives == [f'lint_off -rule {rule} -file "*{TOP}.v"' for rule in VERILATOR_WAIVERS]
+    # Verilator reads a backtick or a comment that starts with its own name as a directive.
+    comments = [line.removeprefix("//").strip().lower() for line in lines[1:] if line.startswith("//")]
+    assert all("`" not in c and not c.startswith("verilator") for c in comments)
+    assert all(len(line) <= 120 for line in lines)
+
+
+def test_header_states_the_counter_width_of_the_hardware_contract(monkeypatch, tmp_path):
+    # The width comes from csr.COUNTER_BITS wherever the header names it: change it and the header follows.
+    monkeypatch.setattr(csr, "COUNTER_BITS", 40)
+    cfg = CONFIGS["default"]
+    header = write_collateral(cfg, Accelerator(cfg), TOP, tmp_path)[0].read_text()
+    assert "A 40-bit counter reads as a _LO / _HI" in header and "#define CDSA_COUNTER_BITS              40u" in header
+    assert "counters: 40 bits" in header
+    assert not any(text in header for text in ("64-bit counter", "48-bit", "48 bits"))
 
 
 def test_datasheet_covers_config_registers_and_opcodes(rendered):
