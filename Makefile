@@ -17,7 +17,7 @@ DESIGN   := $(wildcard $(SEARCH)/design.json)
 RTL_ARG  := $(if $(CONFIG),--config $(CONFIG),$(if $(DESIGN),--design $(DESIGN),))
 
 .PHONY: setup help search rtl verify synth pe-table calibrate test test-slow lint bench bench-rtl bench-quant \
-	bench-batchtile bench-search bench-ohq clean
+	bench-batchtile bench-depthwise bench-search bench-ohq clean
 
 setup: $(STAMP)             ## make .venv and install the project with its dev tools (once; again when pyproject.toml changes)
 
@@ -60,7 +60,7 @@ test-slow: setup           ## the long sweeps only
 lint: setup                ## ruff: pyflakes, pycodestyle, import order, pyupgrade, bugbear (pyproject.toml)
 	$(BIN)/ruff check .
 
-bench: bench-rtl bench-quant bench-batchtile calibrate bench-search bench-ohq  ## every benchmark and the calibration -> build/bench/
+bench: bench-rtl bench-quant bench-batchtile bench-depthwise calibrate bench-search bench-ohq  ## every benchmark and the calibration -> build/bench/
 
 bench-rtl: setup           ## RTL generation, simulation and synthesis figures -> build/bench/rtl.json
 	$(CODESIGN) bench rtl --out build/bench/rtl.json
@@ -73,6 +73,9 @@ bench-search: setup        ## make search from scratch + its network on the RTL,
 
 bench-batchtile: setup     ## BatchTile search step (MobileNetV2 x 64 hw) vs a Python loop -> build/bench/batchtile.json
 	$(CODESIGN) bench batchtile --out build/bench/batchtile.json
+
+bench-depthwise: setup     ## MobileNetV2-224 per accelerator: depthwise share of cycles, utilization, DRAM -> build/bench/depthwise.json
+	$(CODESIGN) bench depthwise --out build/bench/depthwise.json
 
 bench-ohq: setup           ## OHQ on the digits network: RTL-measured cycles vs accuracy, ILP time -> build/bench/ohq.json
 	$(CODESIGN) bench ohq --out build/bench/ohq.json

@@ -23,7 +23,7 @@ from codesign.cli.options import (
     progress_to_stderr,
 )
 
-NAMES = ("batchtile", "quant", "rtl", "search", "ohq")
+NAMES = ("batchtile", "depthwise", "quant", "rtl", "search", "ohq")
 
 
 def cmd_batchtile(args) -> int:
@@ -37,6 +37,16 @@ def cmd_batchtile(args) -> int:
           f"straightforward loop {report['naive_seconds']:.1f} s, speedup {report['naive_speedup']:.0f}x "
           f"(tight loop {report['tight_loop_seconds']:.2f} s, {report['tight_loop_speedup']:.0f}x), "
           f"argmin identical: {report['argmin_identical']}; wrote {args.out}")
+    return 0
+
+
+def cmd_depthwise(args) -> int:
+    output_file("--out", args.out)
+    from codesign.bench.depthwise import benchmark, table
+
+    report = benchmark(out=args.out)
+    print(table(report))
+    print(f"wrote {args.out}")
     return 0
 
 
@@ -113,6 +123,11 @@ def register(commands) -> None:
     p.add_argument("--layer-limit", type=int, default=None, action=Checked, check=positive,
                    help="only the first N GEMMs (smoke runs)")
     p.set_defaults(handler=cmd_batchtile, prog=p.prog)
+
+    p = benches.add_parser("depthwise", help="MobileNetV2-224's cycles, depthwise share, utilization and DRAM bytes "
+                                             "on five accelerators, from the cost model (seconds)")
+    p.add_argument("--out", default="build/bench/depthwise.json")
+    p.set_defaults(handler=cmd_depthwise, prog=p.prog)
 
     p = benches.add_parser("quant", help="CSQ memory, digits QAT accuracy at each bit setting, training time "
                                          "(~4 min; --device cuda: ImageNet-size memory only)")

@@ -1,0 +1,137 @@
+"""The depthwise benchmark (issue 14): where MobileNetV2-224's cycles and DRAM bytes go on the accelerator.
+
+    codesign bench depthwise --out build/bench/depthwise.json     (make bench-depthwise; seconds, no simulation)
+
+A depthwise layer lowers to one ``N = 1`` GEMM per channel (`codesign.ir.layers.gemms`): it runs on one column of
+the array with host im2col, so it uses 1/cols of the PEs and its A moves ``kh * kw`` times the input feature map.
+This benchmark measures what that costs, with the cost model the search uses, so that a depthwise path can be
+judged against the same figures (before and after side by side).
+
+For each configuration of `CONFIGS` (64 KiB activation and weight buffers, every other field at its default),
+`codesign.compiler.mapper.map_layers` (what ``codesign map`` runs: BatchTile's best mapping per layer, the
+calibrated constants) on `codesign.ir.layers.mobilenet_v2` at 224 x 224 with uniform weight bits gives:
+
+- ``total_cycles`` and ``dram_bytes`` per image;
+- ``depthwise_cycle_share`` against ``depthwise_mac_share``;
+- ``utilization``: the ideal digit-MAC cycles (MACs x ceil(w_bits / g) / PEs) over the total cycles;
+- ``scalesim_os_cycles``: SCALE-Sim's stall-free output-stationary count of the same GEMMs (Samajdar et al., ISPASS
+  2020): per fold of ``rows`` x ``cols`` outputs, ``K + rows + cols - 2`` cycles, bit-parallel and without memory
+  stalls, so a peer's lower bound for this dataflow rather than a like-for-like figure; our ratio to it, with and
+  without the depthwise layers.
+
+``targets`` holds issue 14's goals for the depthwise path and whether the current figures meet them.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+
+from codesign.bench.environment import bench_environment
+from codesign.compiler.mapper import gemm_entries, map_layers
+from codesign.files import atomic_write_json
+from codesign.hw.config import HardwareConfig
+from codesign.ir.layers import Conv2d, Layer, mobilenet_v2
+
+RESOLUTION = 224
+BUFFER_BYTES = 64 * 1024
+# The issue's table: name -> (config fields, uniform weight bits).
+CONFIGS = {
+    "8x8_g2_bus64_w8": (dict(rows=8, cols=8, digit_bits=2, axi_data_bits=64), 8),
+    "8x8_g2_bus64_w4": (dict(rows=8, cols=8, digit_bits=2, axi_data_bits=64), 4),
+    "8x8_g8_bus64_w8": (dict(rows=8, cols=8, digit_bits=8, axi_data_bits=64), 8),
+    "16x16_g8_bus256_w8": (dict(rows=16, cols=16, digit_bits=8, axi_data_bits=256), 8),
+    "16x16_g2_bus128_w4": (dict(rows=16, cols=16, digit_bits=2, axi_data_bits=128), 4),
+}
+# Issue 14's targets: utilization per configuration, the depthwise share of cycles against its share of MACs, and
+# the DRAM bytes against the figures before the depthwise path (this benchmark's numbers at commit time).
+UTILIZATION_TARGETS = {"8x8_g2_bus64_w8": 0.80, "16x16_g8_bus256_w8": 0.60}
+SHARE_RATIO_TARGET = 2.0
+DRAM_RATIO_TARGET = 0.5
+
+
+def is_depthwise(layer: Layer) -> bool:
+    """A convolution with one input channel per group: the layers this benchmark is about."""
+    return isinstance(layer, Conv2d) and layer.groups > 1 and layer.groups == layer.in_channels
+
+
+def scalesim_os_cycles(cfg: HardwareConfig, m: int, k: int, n: int) -> int:
+    """SCALE-Sim's stall-free output-stationary cycles of ``C[m, n] = A[m, k] @ W[k, n]`` on ``cfg``'s array."""
+    folds = math.ceil(m / cfg.rows) * math.ceil(n / cfg.cols)
+    return folds * (k + cfg.rows + cfg.cols - 2)
+
+
+def measure(name: str, fields: dict, w_bits: int) -> dict:
+    """One row of the table: `map_layers` on MobileNetV2 with ``w_bits`` weights, split into depthwise and the rest."""
+    cfg = HardwareConfig(**fields, act_buf_bytes=BUFFER_BYTES, wgt_buf_bytes=BUFFER_BYTES)
+    layers = mobilenet_v2(RESOLUTION, w_bits=w_bits)
+    mapped = map_layers(cfg, layers)
+    entries, owner = gemm_entries(layers)
+    pes, digits = cfg.rows * cfg.cols, math.ceil(w_bits / cfg.digit_bits)
+    totals = {part: dict.fromkeys(("cycles", "dram_bytes", "macs", "scalesim"), 0.0) for part in ("depthwise", "other")}
+    for (_, gemm, count), index, row in zip(entries, owner, mapped["layers"], strict=True):
+        part = totals["depthwise" if is_depthwise(layers[index]) else "other"]
+        part["cycles"] += row["cycles"]
+        part["dram_bytes"] += row["dram_bytes"]
+        part["macs"] += count * gemm.m * gemm.k * gemm.n
+        part["scalesim"] += count * scalesim_os_cycles(cfg, gemm.m, gemm.k, gemm.n)
+    dw, other = totals["depthwise"], totals["other"]
+    cycles, macs = mapped["total_cycles"], dw["macs"] + other["macs"]
+    scalesim = dw["scalesim"] + other["scalesim"]
+    return {
+        "name": name, "config": cfg.to_dict(), "w_bits": w_bits, "calibrated": mapped["calibrated"],
+        "total_cycles": cycles, "dram_bytes": mapped["total_dram_bytes"],
+        "depthwise_cycles": dw["cycles"], "depthwise_dram_bytes": dw["dram_bytes"],
+        "macs": int(macs), "depthwise_macs": int(dw["macs"]),
+        "depthwise_cycle_share": dw["cycles"] / cycles, "depthwise_mac_share": dw["macs"] / macs,
+        "utilization": macs * digits / pes / cycles,
+        "utilization_without_depthwise": other["macs"] * digits / pes / other["cycles"],
+        "scalesim_os_cycles": int(scalesim), "scalesim_os_cycles_without_depthwise": int(other["scalesim"]),
+        "ratio_to_scalesim": cycles / scalesim,
+        "ratio_to_scalesim_without_depthwise": other["cycles"] / other["scalesim"],
+    }
+
+
+def targets(rows: list[dict], before: dict[str, float] | None = None) -> dict:
+    """Issue 14's targets against ``rows``; the DRAM one only when the ``before`` bytes per configuration are given."""
+    by_name = {row["name"]: row for row in rows}
+    result = {f"utilization_{name}": {"value": by_name[name]["utilization"], "target": f">= {goal}",
+                                      "met": by_name[name]["utilization"] >= goal}
+              for name, goal in UTILIZATION_TARGETS.items()}
+    worst = max(row["depthwise_cycle_share"] / row["depthwise_mac_share"] for row in rows)
+    result["depthwise_share_over_mac_share"] = {"value": worst, "target": f"<= {SHARE_RATIO_TARGET} (worst row)",
+                                                "met": worst <= SHARE_RATIO_TARGET}
+    if before:
+        ratio = max(by_name[name]["dram_bytes"] / bytes_before for name, bytes_before in before.items())
+        result["dram_bytes_over_before"] = {"value": ratio, "target": f"<= {DRAM_RATIO_TARGET} (worst row)",
+                                            "met": ratio <= DRAM_RATIO_TARGET}
+    return result
+
+
+def benchmark(out: str | Path) -> dict:
+    """Measure every configuration of `CONFIGS` and write the report to ``out``."""
+    started = time.perf_counter()
+    rows = [measure(name, fields, w_bits) for name, (fields, w_bits) in CONFIGS.items()]
+    report = {
+        "benchmark": "depthwise",
+        "network": f"mobilenet_v2({RESOLUTION}), batch 1, uniform weight bits",
+        "depthwise_path": "gemm: one N = 1 GEMM per channel on one column, host im2col",
+        "rows": rows,
+        "targets": targets(rows),
+        "seconds": time.perf_counter() - started,
+        "environment": bench_environment(),
+    }
+    atomic_write_json(out, report)
+    return report
+
+
+def table(report: dict) -> str:
+    """The report as the Markdown table of the README and issue 14."""
+    lines = ["| config | total cycles | depthwise share of cycles | utilization | DRAM bytes per image | "
+             "x SCALE-Sim OS (without depthwise) |", "|---|---|---|---|---|---|"]
+    for row in report["rows"]:
+        lines.append(f"| {row['name']} | {row['total_cycles'] / 1e6:.2f} M | {row['depthwise_cycle_share']:.0%} | "
+                     f"{row['utilization']:.1%} | {row['dram_bytes'] / 1e6:.1f} MB | {row['ratio_to_scalesim']:.2f} "
+                     f"({row['ratio_to_scalesim_without_depthwise']:.2f}) |")
+    return "\n".join(lines)
