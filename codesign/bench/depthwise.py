@@ -14,12 +14,16 @@ calibrated constants) on `codesign.ir.layers.mobilenet_v2` at 224 x 224 with uni
 - ``total_cycles`` and ``dram_bytes`` per image;
 - ``depthwise_cycle_share`` against ``depthwise_mac_share``;
 - ``utilization``: the ideal digit-MAC cycles (MACs x ceil(w_bits / g) / PEs) over the total cycles;
+- ``best_utilization`` and ``best_dram_bytes``: what a perfect depthwise path would give, the other layers as they
+  are: the depthwise layers at their ideal digit-MAC cycles, and moving their input, weights, parameter records and
+  output once. A target above these bounds cannot be met by the depthwise path alone;
 - ``scalesim_os_cycles``: SCALE-Sim's stall-free output-stationary count of the same GEMMs (Samajdar et al., ISPASS
   2020): per fold of ``rows`` x ``cols`` outputs, ``K + rows + cols - 2`` cycles, bit-parallel and without memory
   stalls, so a peer's lower bound for this dataflow rather than a like-for-like figure; our ratio to it, with and
   without the depthwise layers.
 
-``targets`` holds issue 14's goals for the depthwise path and whether the current figures meet them.
+``targets`` holds issue 14's goals for the depthwise path, whether the current figures meet them, and whether the
+bounds above allow them (``attainable``).
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from codesign.bench.environment import bench_environment
 from codesign.compiler.mapper import gemm_entries, map_layers
 from codesign.files import atomic_write_json
 from codesign.hw.config import HardwareConfig
+from codesign.hw.isa import PARAM_RECORD_BYTES
 from codesign.ir.layers import Conv2d, Layer, mobilenet_v2
 
 RESOLUTION = 224
@@ -62,6 +67,14 @@ def scalesim_os_cycles(cfg: HardwareConfig, m: int, k: int, n: int) -> int:
     return folds * (k + cfg.rows + cfg.cols - 2)
 
 
+def least_dram_bytes(layer: Conv2d, w_bits: int) -> float:
+    """A depthwise layer's bytes when each crosses the bus once: input and output maps (one byte per activation),
+    packed weights and one parameter record per channel."""
+    activations = layer.batch * (layer.in_channels * layer.in_h * layer.in_w + layer.out_channels * layer.out_h *
+                                 layer.out_w)
+    return activations + layer.out_channels * (layer.kernel[0] * layer.kernel[1] * w_bits / 8 + PARAM_RECORD_BYTES)
+
+
 def measure(name: str, fields: dict, w_bits: int) -> dict:
     """One row of the table: `map_layers` on MobileNetV2 with ``w_bits`` weights, split into depthwise and the rest."""
     cfg = HardwareConfig(**fields, act_buf_bytes=BUFFER_BYTES, wgt_buf_bytes=BUFFER_BYTES)
@@ -79,6 +92,7 @@ def measure(name: str, fields: dict, w_bits: int) -> dict:
     dw, other = totals["depthwise"], totals["other"]
     cycles, macs = mapped["total_cycles"], dw["macs"] + other["macs"]
     scalesim = dw["scalesim"] + other["scalesim"]
+    least_dw_bytes = sum(least_dram_bytes(layer, w_bits) for layer in layers if is_depthwise(layer))
     return {
         "name": name, "config": cfg.to_dict(), "w_bits": w_bits, "calibrated": mapped["calibrated"],
         "total_cycles": cycles, "dram_bytes": mapped["total_dram_bytes"],
@@ -87,6 +101,8 @@ def measure(name: str, fields: dict, w_bits: int) -> dict:
         "depthwise_cycle_share": dw["cycles"] / cycles, "depthwise_mac_share": dw["macs"] / macs,
         "utilization": macs * digits / pes / cycles,
         "utilization_without_depthwise": other["macs"] * digits / pes / other["cycles"],
+        "best_utilization": macs * digits / pes / (other["cycles"] + dw["macs"] * digits / pes),
+        "best_dram_bytes": other["dram_bytes"] + least_dw_bytes,
         "scalesim_os_cycles": int(scalesim), "scalesim_os_cycles_without_depthwise": int(other["scalesim"]),
         "ratio_to_scalesim": cycles / scalesim,
         "ratio_to_scalesim_without_depthwise": other["cycles"] / other["scalesim"],
@@ -94,18 +110,22 @@ def measure(name: str, fields: dict, w_bits: int) -> dict:
 
 
 def targets(rows: list[dict], before: dict[str, float] | None = None) -> dict:
-    """Issue 14's targets against ``rows``; the DRAM one only when the ``before`` bytes per configuration are given."""
+    """Issue 14's targets against ``rows``. DRAM bytes compare with ``before`` (bytes per configuration name before
+    the depthwise path), by default with ``rows`` themselves."""
     by_name = {row["name"]: row for row in rows}
     result = {f"utilization_{name}": {"value": by_name[name]["utilization"], "target": f">= {goal}",
-                                      "met": by_name[name]["utilization"] >= goal}
+                                      "met": by_name[name]["utilization"] >= goal,
+                                      "attainable": by_name[name]["best_utilization"] >= goal}
               for name, goal in UTILIZATION_TARGETS.items()}
     worst = max(row["depthwise_cycle_share"] / row["depthwise_mac_share"] for row in rows)
     result["depthwise_share_over_mac_share"] = {"value": worst, "target": f"<= {SHARE_RATIO_TARGET} (worst row)",
-                                                "met": worst <= SHARE_RATIO_TARGET}
-    if before:
-        ratio = max(by_name[name]["dram_bytes"] / bytes_before for name, bytes_before in before.items())
-        result["dram_bytes_over_before"] = {"value": ratio, "target": f"<= {DRAM_RATIO_TARGET} (worst row)",
-                                            "met": ratio <= DRAM_RATIO_TARGET}
+                                                "met": worst <= SHARE_RATIO_TARGET, "attainable": True}
+    before = before or {row["name"]: row["dram_bytes"] for row in rows}
+    ratio = max(by_name[name]["dram_bytes"] / bytes_before for name, bytes_before in before.items())
+    best = max(by_name[name]["best_dram_bytes"] / bytes_before for name, bytes_before in before.items())
+    result["dram_bytes_over_before"] = {"value": ratio, "target": f"<= {DRAM_RATIO_TARGET} (worst row)",
+                                        "met": ratio <= DRAM_RATIO_TARGET, "attainable": best <= DRAM_RATIO_TARGET,
+                                        "best": best}
     return result
 
 
@@ -128,10 +148,11 @@ def benchmark(out: str | Path) -> dict:
 
 def table(report: dict) -> str:
     """The report as the Markdown table of the README and issue 14."""
-    lines = ["| config | total cycles | depthwise share of cycles | utilization | DRAM bytes per image | "
+    lines = ["| config | total cycles | depthwise share of cycles | utilization (best) | DRAM bytes per image (best) | "
              "x SCALE-Sim OS (without depthwise) |", "|---|---|---|---|---|---|"]
     for row in report["rows"]:
         lines.append(f"| {row['name']} | {row['total_cycles'] / 1e6:.2f} M | {row['depthwise_cycle_share']:.0%} | "
-                     f"{row['utilization']:.1%} | {row['dram_bytes'] / 1e6:.1f} MB | {row['ratio_to_scalesim']:.2f} "
+                     f"{row['utilization']:.1%} ({row['best_utilization']:.1%}) | {row['dram_bytes'] / 1e6:.1f} MB "
+                     f"({row['best_dram_bytes'] / 1e6:.1f}) | {row['ratio_to_scalesim']:.2f} "
                      f"({row['ratio_to_scalesim_without_depthwise']:.2f}) |")
     return "\n".join(lines)

@@ -38,16 +38,25 @@ def test_a_row_splits_the_cost_models_totals_into_depthwise_and_the_rest():
     assert math.isclose(row["depthwise_cycles"], dw_cycles)
     assert 0 < row["utilization"] <= 1 and 0 < row["utilization_without_depthwise"] <= 1
     assert row["ratio_to_scalesim"] == row["total_cycles"] / row["scalesim_os_cycles"]
+    # the bounds of a perfect depthwise path: never worse than today, and the depthwise layers' ideal at most
+    assert row["utilization"] < row["best_utilization"] <= 1 and row["best_dram_bytes"] < row["dram_bytes"]
+    least = sum(layer.in_channels * layer.in_h * layer.in_w + layer.out_channels * (layer.out_h * layer.out_w + 9 + 8)
+                for layer in depthwise)                                        # 8-bit weights, 8-byte records
+    assert math.isclose(row["best_dram_bytes"], row["dram_bytes"] - row["depthwise_dram_bytes"] + least)
 
 
 def test_targets_compare_the_worst_row():
-    rows = [{"name": name, "utilization": 0.9, "depthwise_cycle_share": 0.1, "depthwise_mac_share": 0.07,
-             "dram_bytes": 40.0} for name in CONFIGS]
+    rows = [{"name": name, "utilization": 0.9, "best_utilization": 0.95, "depthwise_cycle_share": 0.1,
+             "depthwise_mac_share": 0.07, "dram_bytes": 40.0, "best_dram_bytes": 30.0} for name in CONFIGS]
     met = targets(rows, before=dict.fromkeys(CONFIGS, 100.0))
-    assert all(goal["met"] for goal in met.values()) and len(met) == 4
-    rows[3] = {**rows[3], "depthwise_cycle_share": 0.5, "dram_bytes": 60.0}
+    assert all(goal["met"] and goal["attainable"] for goal in met.values()) and len(met) == 4
+    rows[3] = {**rows[3], "depthwise_cycle_share": 0.5, "dram_bytes": 60.0, "best_dram_bytes": 55.0,
+               "utilization": 0.4, "best_utilization": 0.5}
     missed = targets(rows, before=dict.fromkeys(CONFIGS, 100.0))
     assert not missed["depthwise_share_over_mac_share"]["met"] and not missed["dram_bytes_over_before"]["met"]
+    assert not missed["dram_bytes_over_before"]["attainable"]
+    assert not missed["utilization_16x16_g8_bus256_w8"]["attainable"]      # its goal, 0.6, is above the bound
+    assert targets(rows)["dram_bytes_over_before"]["value"] == 1.0          # by default against the rows themselves
 
 
 def test_the_command_writes_every_configuration_and_prints_the_table(tmp_path, capsys):
@@ -60,4 +69,4 @@ def test_the_command_writes_every_configuration_and_prints_the_table(tmp_path, c
     assert table(report) in printed and f"wrote {out}" in printed
     assert "load_average" in report["environment"]
     assert set(report["targets"]) == {"utilization_8x8_g2_bus64_w8", "utilization_16x16_g8_bus256_w8",
-                                      "depthwise_share_over_mac_share"}
+                                      "depthwise_share_over_mac_share", "dram_bytes_over_before"}
