@@ -178,6 +178,8 @@ ROWS = [
     # bench
     ("codesign bench batchtile", ["bench", "batchtile", "--threads", "-2"], "--threads: -2"),
     ("codesign bench batchtile", ["bench", "batchtile", "--out", "adir"], "--out: 'adir'"),
+    ("codesign bench depthwise", ["bench", "depthwise", "--out", "afile/depthwise.json"],
+     "--out: 'afile/depthwise.json'"),
     ("codesign bench quant", ["bench", "quant", "--fp-epochs", "-1"], "--fp-epochs: -1"),
     ("codesign bench quant", ["bench", "quant", "--out", "/proc/quant.json"], "--out: '/proc/quant.json'"),
     ("codesign bench rtl", ["bench", "rtl", "--out", "afile/rtl.json"], "--out: 'afile/rtl.json'"),

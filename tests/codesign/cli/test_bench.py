@@ -22,7 +22,7 @@ def test_bench_help_lists_every_benchmark(capsys):
         main(["bench", "--help"])
     assert info.value.code == 0
     listed = capsys.readouterr().out
-    assert NAMES == ("batchtile", "quant", "rtl", "search", "ohq")
+    assert NAMES == ("batchtile", "depthwise", "quant", "rtl", "search", "ohq")
     for name in NAMES:
         assert name in listed
 
