@@ -59,9 +59,15 @@ def atomic_save_figure(path: str | Path, fig, *, dpi: int) -> Path:
     return atomic_write_bytes(path, buffer.getvalue())
 
 
+def json_text(data) -> str:
+    """``data`` as the project writes JSON: indented, keys sorted, strict. A NaN or an infinity is a bug upstream:
+    ValueError."""
+    return json.dumps(data, indent=2, sort_keys=True, allow_nan=False) + "\n"
+
+
 def atomic_write_json(path: str | Path, data) -> Path:
-    """``data`` as indented JSON. A NaN or an infinity is a bug upstream: ValueError, and nothing is written."""
-    return atomic_write_text(path, json.dumps(data, indent=2, sort_keys=True, allow_nan=False) + "\n")
+    """``data`` as `json_text`; on a ValueError nothing is written."""
+    return atomic_write_text(path, json_text(data))
 
 
 # ---- input

@@ -20,7 +20,7 @@ def cmd_map(args) -> int:
     from codesign.ir.layers import check_layer_bits, load_layers
 
     cfg, layers = load_config(args), load_layers(args.layers)
-    for layer in layers:
+    for layer in layers:                # map_layers checks too, but only after torch is imported
         check_layer_bits(cfg, layer)
     from codesign.compiler.mapper import map_layers
 

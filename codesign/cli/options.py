@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import math
 import os
 import sys
@@ -26,7 +25,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from codesign.errors import InputError
-from codesign.files import atomic_write_json
+from codesign.files import atomic_write_json, json_text
 from codesign.hw.config import HardwareConfig
 from sim import SIMULATORS
 
@@ -205,6 +204,6 @@ def _probe(flag: str, path: Path, folder: Path, what: str) -> None:
 def write_json(path: str | Path, data) -> None:
     """A JSON result to ``path`` atomically, or to standard output for ``-`` (checked by `output_file`)."""
     if str(path) == STDOUT:
-        sys.stdout.write(json.dumps(data, indent=2, sort_keys=True, allow_nan=False) + "\n")   # as atomic_write_json
+        sys.stdout.write(json_text(data))
     else:
         atomic_write_json(path, data)

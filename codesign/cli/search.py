@@ -6,7 +6,6 @@ does not pay for it.
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
@@ -25,7 +24,7 @@ from codesign.cli.options import (
     progress_to_stderr,
 )
 from codesign.errors import InputError
-from codesign.files import atomic_write_json
+from codesign.files import atomic_write_json, read_json
 
 
 def cmd_search(args) -> int:
@@ -70,15 +69,9 @@ def cmd_search(args) -> int:
 
 def _read_space(name: str) -> dict:
     """The ``--space`` file's lists, read before torch is imported; `HardwareSpace.from_dict` checks the fields."""
-    path = Path(name)
-    if not path.is_file():
-        raise InputError("--space", str(path), "an existing JSON file of hardware-space lists")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InputError("--space", str(path), f"a UTF-8 JSON file ({exc})") from None
+    data = read_json(name, "--space", "JSON file of hardware-space lists")
     if not isinstance(data, dict):
-        raise InputError("--space", str(path), "a JSON object of lists per hardware field")
+        raise InputError("--space", name, "a JSON object of lists per hardware field")
     return data
 
 

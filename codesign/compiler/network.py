@@ -31,7 +31,7 @@ def check_model(cfg: HardwareConfig, model: IntegerModel) -> None:
         try:
             layer.requant.validate(cfg, layer.out_shape[0])
         except InputError as exc:
-            raise InputError(f"{layer.name} {exc.field}", exc.value, exc.allowed) from None
+            raise exc.within(layer.name) from None
         check_layer_bits(cfg, lowered)
         if max(layer.in_bits) > cfg.act_bits:             # an add's second input too
             raise InputError(f"{layer.name} in_bits", max(layer.in_bits), f"at most act_bits={cfg.act_bits}")

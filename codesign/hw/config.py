@@ -171,7 +171,7 @@ class HardwareConfig:
         try:
             return cls.from_dict(data)
         except InputError as exc:
-            raise InputError(f"{path} {exc.field}", exc.value, exc.allowed) from None
+            raise exc.within(str(path)) from None
 
     def digest(self) -> str:
         """Short stable hash of the configuration, for build directories and caches."""

@@ -161,7 +161,7 @@ def disassemble_bytes(blob: bytes) -> list[Command]:
         try:
             commands.append(decode(int.from_bytes(blob[at:at + COMMAND_BYTES], "little")))
         except InputError as exc:       # name the word: a program is thousands of them
-            raise InputError(f"command {index} (byte {at}) {exc.field}", exc.value, exc.allowed) from None
+            raise exc.within(f"command {index} (byte {at})") from None
     return commands
 
 

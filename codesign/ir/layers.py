@@ -411,7 +411,7 @@ def layers_from_json(data: object) -> list[Layer]:
         try:
             layer = cls(**{key: value for key, value in entry.items() if key != "type"})
         except InputError as exc:
-            raise InputError(f"layers[{i}] {exc.field}", exc.value, exc.allowed) from None
+            raise exc.within(f"layers[{i}]") from None
         if layer.name in names:
             raise InputError(f"layers[{i}].name", layer.name, "a name no earlier layer has")
         names.add(layer.name)
@@ -429,4 +429,4 @@ def load_layers(path: str | Path) -> list[Layer]:
     try:
         return layers_from_json(data)
     except InputError as exc:
-        raise InputError(f"{path} {exc.field}", exc.value, exc.allowed) from None
+        raise exc.within(str(path)) from None

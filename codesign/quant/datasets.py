@@ -142,6 +142,11 @@ class _ArrayUnpickler(pickle.Unpickler):
             raise pickle.UnpicklingError(f"global {module}.{name} is not allowed in a data batch") from None
 
 
+# How a damaged, truncated or foreign pickle fails, in the unpickler or in reading what it returned.
+DAMAGED_PICKLE = (pickle.UnpicklingError, EOFError, KeyError, TypeError, ValueError, AttributeError, IndexError,
+                  OSError)
+
+
 def _load_pickle(file: Path) -> object:
     with file.open("rb") as handle:
         return _ArrayUnpickler(handle, encoding="bytes").load()
@@ -152,8 +157,7 @@ def _cifar_batch(file: Path) -> tuple[torch.Tensor, torch.Tensor]:
         batch = _load_pickle(file)
         data = np.asarray(batch[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32)
         labels = np.asarray(batch[b"labels"], dtype=np.int64)
-    except (pickle.UnpicklingError, EOFError, KeyError, TypeError, ValueError, AttributeError, IndexError,
-            OSError) as exc:
+    except DAMAGED_PICKLE as exc:
         raise InputError("cifar10 batch", str(file),
                          f"a CIFAR-10 python pickle with b'data' (N x 3072 uint8) and b'labels' ({exc})") from None
     if len(labels) != len(data):
@@ -166,8 +170,7 @@ def _cifar_classes(root: Path) -> tuple[str, ...]:
     if meta.is_file():
         try:
             return tuple(name.decode() for name in _load_pickle(meta)[b"label_names"])
-        except (pickle.UnpicklingError, EOFError, KeyError, TypeError, ValueError, AttributeError, IndexError,
-                OSError) as exc:
+        except DAMAGED_PICKLE as exc:
             raise InputError("cifar10 batches.meta", str(meta), f"a CIFAR-10 python pickle with b'label_names' "
                                                                   f"({type(exc).__name__}: {exc})") from None
     return tuple(str(i) for i in range(10))

@@ -103,9 +103,9 @@ class IntegerLayer:
             json_key(requant, key, rq, per_channel, lambda v: _ints(v, channels))
         json_key(requant, "relu", rq, "true or false", lambda v: isinstance(v, bool))
         json_key(requant, "out_bits", rq, "an integer from 1 to 16", lambda v: _ints([v], 1, 1, 16))
-        if set(requant) - {"bias", "mult", "shift", "relu", "out_bits"}:
-            extra = sorted(set(requant) - {"bias", "mult", "shift", "relu", "out_bits"})[0]
-            raise InputError(f"{rq}{extra}", shown(requant[extra]), "one of bias, mult, shift, relu, out_bits")
+        extra = sorted(set(requant) - {"bias", "mult", "shift", "relu", "out_bits"})
+        if extra:
+            raise InputError(f"{rq}{extra[0]}", shown(requant[extra[0]]), "one of bias, mult, shift, relu, out_bits")
         json_key(data, "in_bits", at, f"{count} integers from 1 to 16", lambda v: _ints(v, count, 1, 16))
         json_key(data, "in_signed", at, f"{count} booleans", lambda v: _list(v, count, bool))
         json_key(data, "in_scales", at, f"{count} positive numbers", lambda v: _numbers(v, count))
