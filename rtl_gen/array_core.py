@@ -1,7 +1,9 @@
 """`ArrayCore`: a tile in on valid/ready streams, the requantized C tile out, with its cycle count.
 
 This is the datapath the controller drives: a tile command, then K activation vectors and K * D weight-digit
-vectors, and (when the command asks for it) ``rows`` output vectors. The array is busy for exactly
+vectors, and (when the command asks for it) ``rows`` output vectors. A depthwise tile (``depthwise``) takes
+``rows`` output pixels of one output row by ``cols`` channels, K = kh * kw taps; its activation vectors are input
+pixels (``cols`` channels each) in window order (`codesign.hw.timing.depthwise_inputs`). The array is busy for exactly
 `codesign.hw.timing.tile_cycles` after the command handshake; an emitting tile's sums then move to a held bank and
 drain (`codesign.hw.timing.drain_cycles`) while the next tile feeds. The cost model is built on these formulas.
 """
@@ -11,7 +13,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from codesign.hw.config import HardwareConfig
-from codesign.hw.timing import fill_cycles
+from codesign.hw.timing import DW_KERNEL_MAX, DW_STRIDES, fill_cycles
 from rtl_gen.requant_unit import RequantUnit
 from rtl_gen.systolic_array import SystolicArray
 
@@ -26,6 +28,9 @@ def command_layout(cfg: HardwareConfig) -> data.StructLayout:
         "emit":       1,                                         # requantize and output C after this tile
         "relu":       1,
         "out_bits":   unsigned(cfg.act_bits.bit_length()),
+        "depthwise":  1,                                         # a depthwise tile (K = kh * kw taps)
+        "kw":         unsigned(DW_KERNEL_MAX.bit_length()),      # depthwise: kernel width, 1..DW_KERNEL_MAX
+        "stride":     unsigned(max(DW_STRIDES).bit_length()),    # depthwise: 1 or 2
         "bias":       data.ArrayLayout(signed(cfg.acc_bits), cfg.cols),
         "mult":       data.ArrayLayout(unsigned(cfg.mult_bits), cfg.cols),
         "shift":      data.ArrayLayout(unsigned(cfg.shift_bits), cfg.cols),
@@ -37,7 +42,11 @@ class ArrayCore(wiring.Component):
 
     Streams (amaranth.lib.stream: payload, valid, ready)
         cmd  In   `command_layout`            one per tile
-        act  In   rows x act_bits             K beats: A[:, k], raw bits, read as signed or unsigned per command
+        act  In   max(rows, cols) x act_bits  K beats: A[:, k] in lanes 0..rows-1, raw bits, read as signed or
+                                              unsigned per command. Depthwise: an input pixel's ``cols`` channels,
+                                              `codesign.hw.timing.depthwise_inputs` beats in window order: per
+                                              kernel row and stride phase, ``rows - 1`` preload beats (zero-digit
+                                              steps, no weight beat) and then one beat per tap
         wgt  In   cols x g                    K * D beats: digit j of W[k, :] at beat k * D + j, LSB digit first,
                                               D = ceil(max(col_bits) / g). Column c needs only its own
                                               ceil(col_bits[c] / g) digits to be meaningful: the core sign-extends
@@ -55,7 +64,7 @@ class ArrayCore(wiring.Component):
         self.cfg = cfg
         super().__init__({
             "cmd": In(stream.Signature(command_layout(cfg))),
-            "act": In(stream.Signature(data.ArrayLayout(cfg.act_bits, cfg.rows))),
+            "act": In(stream.Signature(data.ArrayLayout(cfg.act_bits, max(cfg.rows, cfg.cols)))),
             "wgt": In(stream.Signature(data.ArrayLayout(cfg.digit_bits, cfg.cols))),
             "out": Out(stream.Signature(data.ArrayLayout(cfg.act_bits, cfg.cols))),
             "busy": Out(1),
@@ -85,9 +94,14 @@ class ArrayCore(wiring.Component):
         digit = Signal(digits_shape)                  # digit index j within the step
         clear_pending = Signal()
         flush_left = Signal(range(cfg.rows + cfg.cols))
+        # Depthwise: the window's preload beats left, and where the taps are: tap within the chain (one kernel row,
+        # one stride phase), and the phase (odd taps of a stride-2 row come after the even ones).
+        preload_left = Signal(range(cfg.rows + 1))
+        tap = Signal(range(DW_KERNEL_MAX + 1))
+        odd = Signal()
         # The feed register: operands for the array, one cycle after the streams. It keeps the sequencer's
         # counters and the per-column sign extension out of PE(0, 0)'s multiply-accumulate path.
-        feed_act = Signal.like(array.act)
+        feed_act = Signal(data.ArrayLayout(signed(cfg.act_bits + 1), max(cfg.rows, cfg.cols)))
         feed_digits = Signal.like(array.digits)
         feed_first = Signal()
         feed_msb = Signal()
@@ -114,17 +128,20 @@ class ArrayCore(wiring.Component):
         # ---- the feed register, loaded from the streams (it steps the array only in FEED and FLUSH)
         first = digit == 0
         last_digit = digit == digits - 1
+        preloading = preload_left != 0
         go = Signal()
-        for r in range(cfg.rows):
-            raw = self.act.payload[r]
-            m.d.sync += feed_act[r].eq(Mux(cmd.act_signed, raw.as_signed(), raw))
+        for lane in range(max(cfg.rows, cfg.cols)):
+            raw = self.act.payload[lane]
+            m.d.sync += feed_act[lane].eq(Mux(cmd.act_signed, raw.as_signed(), raw))
         for c in range(cfg.cols):
             raw = self.wgt.payload[c]
             top = col_top_bits[c]
             mask = Signal(g, name=f"top_mask_{c}")
             sign = Signal(name=f"top_sign_{c}")
             m.d.comb += [mask.eq((Const(1, g + 1) << top) - 1), sign.eq(raw.bit_select((top - 1).as_unsigned(), 1))]
-            with m.If(digit < col_digits[c] - 1):
+            with m.If(preloading):
+                m.d.sync += feed_digits[c].eq(0)
+            with m.Elif(digit < col_digits[c] - 1):
                 m.d.sync += feed_digits[c].eq(raw)
             with m.Elif(digit == col_digits[c] - 1):
                 m.d.sync += feed_digits[c].eq((raw & mask) | Mux(sign, ~mask, 0))
@@ -169,10 +186,12 @@ class ArrayCore(wiring.Component):
                 with m.If(out_row == cfg.rows - 1):
                     m.d.sync += held.eq(0)
 
+        m.d.comb += [array.act[r].eq(feed_act[r]) for r in range(cfg.rows)]
+        m.d.comb += [array.col_act[c].eq(feed_act[c]) for c in range(cfg.cols)]
         m.d.comb += [
             array.en.eq(feed_step),
             array.clr.eq(feed_clr & feed_step),
-            array.act.eq(feed_act),
+            array.dw.eq(cmd.depthwise),
             array.digits.eq(feed_digits),
             array.first.eq(feed_first),
             array.msb.eq(feed_msb),
@@ -193,6 +212,8 @@ class ArrayCore(wiring.Component):
                         step.eq(0), digit.eq(0),
                         clear_pending.eq(~self.cmd.payload.accumulate),
                         counter.eq(0),
+                        preload_left.eq(Mux(self.cmd.payload.depthwise, cfg.rows - 1, 0)),
+                        tap.eq(0), odd.eq(0),
                     ]
                     for c in range(cfg.cols):
                         m.d.sync += [
@@ -202,24 +223,34 @@ class ArrayCore(wiring.Component):
                     m.next = "FEED"
 
             with m.State("FEED"):
+                # A preload beat is a one-cycle step with zero digits: it only moves the depthwise window.
                 m.d.comb += [
-                    go.eq(self.wgt.valid & (self.act.valid | ~first)),
-                    self.wgt.ready.eq(go),
-                    self.act.ready.eq(go & first),
+                    go.eq(Mux(preloading, self.act.valid, self.wgt.valid & (self.act.valid | ~first))),
+                    self.wgt.ready.eq(go & ~preloading),
+                    self.act.ready.eq(go & (first | preloading)),
                 ]
                 m.d.sync += [
                     feed_step.eq(go),
                     feed_clr.eq(clear_pending),
-                    feed_first.eq(first),
-                    feed_msb.eq(last_digit),
+                    feed_first.eq(first | preloading),
+                    feed_msb.eq(last_digit | preloading),
                 ]
-                with m.If(go):
+                wide = cmd.stride == 2
+                chain_taps = Mux(wide, Mux(odd, cmd.kw >> 1, (cmd.kw + 1) >> 1), cmd.kw)
+                with m.If(go & preloading):
+                    m.d.sync += [clear_pending.eq(0), preload_left.eq(preload_left - 1)]
+                with m.Elif(go):
                     m.d.sync += [clear_pending.eq(0), digit.eq(digit + 1)]
                     with m.If(last_digit):
-                        m.d.sync += [digit.eq(0), step.eq(step + 1)]
+                        m.d.sync += [digit.eq(0), step.eq(step + 1), tap.eq(tap + 1)]
                         with m.If(step == cmd.k - 1):
                             m.d.sync += flush_left.eq(fill_cycles(cfg))
                             m.next = "FLUSH"
+                        with m.Elif(cmd.depthwise & (tap == chain_taps - 1)):
+                            # The chain is done: the next one (the odd taps, or the next kernel row) starts with a
+                            # fresh window.
+                            m.d.sync += [tap.eq(0), odd.eq(wide & ~odd & (cmd.kw > 1)),
+                                         preload_left.eq(cfg.rows - 1)]
 
             with m.State("FLUSH"):
                 # The array steps on the last beat, then on zero digits that push it through the skew lines to the

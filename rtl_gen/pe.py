@@ -16,8 +16,17 @@ class PE(wiring.Component):
     number: it carries the negative weight of the two's-complement weight. With g = 8 and 8-bit weights every step is
     one cycle and the PE is a plain bit-parallel MAC.
 
+    In depthwise mode (``dw``) the activation comes from above (``a_top``) instead of from the left. The PE keeps the
+    activations it took at its last two ``first`` digits and passes the older one (``a_prev``) down, so a column's
+    activations move down one row per reduction step: a sliding window over one kernel row, where each PE of a
+    column holds its own output pixel's input (see `rtl_gen.systolic_array`). It must be the older one because the
+    step reaches the PE below a cycle later, and steps can be one cycle apart.
+
     Ports
         a_in / a_out       In / Out  signed(act_bits + 1)  activation from the left, registered to the right
+        a_top              In        signed(act_bits + 1)  depthwise: the activation from above (its ``a_prev``)
+        a_prev             Out       signed(act_bits + 1)  the activation taken at the last ``first`` digit but one
+        dw                 In        1                     depthwise mode: take ``a_top`` instead of ``a_in``
         digit_in / _out    In / Out  g                     weight digit from above, registered downward
         first_in / _out    In / Out  1                     this digit starts a reduction step (take ``a_in``)
         msb_in / _out      In / Out  1                     this digit is the weight's signed top digit
@@ -30,7 +39,7 @@ class PE(wiring.Component):
         self.cfg = cfg
         act = signed(cfg.act_bits + 1)  # one extra bit so signed and unsigned activations share the datapath
         super().__init__({
-            "a_in": In(act), "a_out": Out(act),
+            "a_in": In(act), "a_out": Out(act), "a_top": In(act), "a_prev": Out(act), "dw": In(1),
             "digit_in": In(cfg.digit_bits), "digit_out": Out(cfg.digit_bits),
             "first_in": In(1), "first_out": Out(1),
             "msb_in": In(1), "msb_out": Out(1),
@@ -46,7 +55,9 @@ class PE(wiring.Component):
         # The activation aligned with the current digit: at most (digits_max - 1) * g bits above the input.
         a_shifted = Signal(signed(cfg.act_bits + 1 + g * (cfg.digits_max - 1)))
         a_eff = Signal.like(a_shifted)
-        m.d.comb += a_eff.eq(Mux(self.first_in, self.a_in, a_shifted << g))
+        a_new = Mux(self.dw, self.a_top, self.a_in)
+        a_hold = Signal.like(self.a_in)
+        m.d.comb += a_eff.eq(Mux(self.first_in, a_new, a_shifted << g))
 
         digit = Signal(signed(g + 1))
         m.d.comb += digit.eq(Mux(self.msb_in, self.digit_in.as_signed(), self.digit_in))
@@ -54,6 +65,8 @@ class PE(wiring.Component):
         product = Signal(signed(len(a_eff) + g + 1))
         m.d.comb += product.eq(a_eff * digit)
 
+        with m.If(self.en & self.first_in):
+            m.d.sync += [a_hold.eq(a_new), self.a_prev.eq(a_hold)]
         with m.If(self.en):
             m.d.sync += [
                 a_shifted.eq(a_eff),

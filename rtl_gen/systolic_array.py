@@ -17,8 +17,18 @@ class SystolicArray(wiring.Component):
     cycles and column c by c cycles, so PE(r, c) sees matching operands at cycle ``t + r + c``. After the last input
     the caller keeps ``en`` high with zero digits for ``rows + cols - 2`` cycles (the flush) and the sums are final.
 
+    Depthwise mode (``dw``): channel c runs down column c and output pixel r on row r. Each ``first`` digit the
+    column's activations move down a row (`rtl_gen.pe.PE`) and the top PE takes ``col_act[c]``, delayed ``c``
+    cycles like its digit. If step n brings input ``x[n]``, PE(r, c) multiplies ``x[n - r]`` at step n: a column holds
+    a window of ``rows`` consecutive inputs that slides one input per step, ``rows - 1`` zero-digit steps preload it,
+    and then each step brings one new input per column, as many activations per cycle as the weights bring digits.
+    Fed in decreasing pixel order with the taps reversed, row r computes output pixel r
+    (`codesign.hw.timing.depthwise_chains`).
+
     Ports
         act     In   rows x signed(act_bits + 1)   aligned activations, read on ``first`` digits
+        col_act In   cols x signed(act_bits + 1)   depthwise: each column's next input, read on ``first`` digits
+        dw      In   1                             depthwise mode (held for the whole tile)
         digits  In   cols x g                      aligned weight digits
         first   In   1                             the digits start a reduction step
         msb     In   1                             the digits are the weights' signed top digits
@@ -32,6 +42,8 @@ class SystolicArray(wiring.Component):
         act = signed(cfg.act_bits + 1)
         super().__init__({
             "act": In(data.ArrayLayout(act, cfg.rows)),
+            "col_act": In(data.ArrayLayout(act, cfg.cols)),
+            "dw": In(1),
             "digits": In(data.ArrayLayout(cfg.digit_bits, cfg.cols)),
             "first": In(1),
             "msb": In(1),
@@ -47,13 +59,20 @@ class SystolicArray(wiring.Component):
         for r, row in enumerate(pes):
             for c, pe in enumerate(row):
                 m.submodules[f"pe_{r}_{c}"] = pe
-                m.d.comb += [pe.en.eq(self.en), pe.clr.eq(self.clr), self.acc[r][c].eq(pe.acc)]
+                m.d.comb += [pe.en.eq(self.en), pe.clr.eq(self.clr), pe.dw.eq(self.dw), self.acc[r][c].eq(pe.acc)]
 
         # Left edge: row r's activation delayed r cycles; then each PE feeds its right neighbour.
         for r in range(cfg.rows):
             m.d.comb += pes[r][0].a_in.eq(self._delay(m, self.act[r], r, f"act_skew_{r}"))
             for c in range(1, cfg.cols):
                 m.d.comb += pes[r][c].a_in.eq(pes[r][c - 1].a_out)
+
+        # Top edge (depthwise): column c's next input delayed c cycles like its digit; then each PE feeds the one
+        # below.
+        for c in range(cfg.cols):
+            m.d.comb += pes[0][c].a_top.eq(self._delay(m, self.col_act[c], c, f"col_act_skew_{c}"))
+            for r in range(1, cfg.rows):
+                m.d.comb += pes[r][c].a_top.eq(pes[r - 1][c].a_prev)
 
         # Top edge: column c's digit and tags delayed c cycles; then each PE feeds the one below.
         for c in range(cfg.cols):

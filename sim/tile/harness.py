@@ -19,6 +19,8 @@ class TileHarness(wiring.Component):
     """Ports
         start       In   1                 pulse: run ``command`` over the words in the memories
         command     In   command_layout    the tile command, held while the tile runs
+        act_beats   In   32                number of words of ``act_mem`` to stream (K, or a depthwise tile's
+                                       `codesign.hw.timing.depthwise_inputs`)
         wgt_beats   In   32                number of words of ``wgt_mem`` to stream (K * D)
         stall       In   1                 random bubbles on every stream
         done        Out  1                 the tile finished, drain included; ``out_mem`` holds its rows
@@ -33,6 +35,7 @@ class TileHarness(wiring.Component):
         super().__init__({
             "start": In(1),
             "command": In(command_layout(cfg)),
+            "act_beats": In(32),
             "wgt_beats": In(32),
             "stall": In(1),
             "done": Out(1),
@@ -43,7 +46,8 @@ class TileHarness(wiring.Component):
         m = Module()
         cfg = self.cfg
         m.submodules.core = core = ArrayCore(cfg)
-        m.submodules.act_mem = act_mem = memory.Memory(shape=cfg.act_bits * cfg.rows, depth=self.act_depth, init=[])
+        m.submodules.act_mem = act_mem = memory.Memory(shape=cfg.act_bits * max(cfg.rows, cfg.cols),
+                                                       depth=self.act_depth, init=[])
         m.submodules.wgt_mem = wgt_mem = memory.Memory(shape=cfg.digit_bits * cfg.cols, depth=self.wgt_depth, init=[])
         m.submodules.out_mem = out_mem = memory.Memory(shape=cfg.act_bits * cfg.cols, depth=cfg.rows, init=[])
         act_read = act_mem.read_port(domain="comb")
@@ -68,7 +72,7 @@ class TileHarness(wiring.Component):
             core.cmd.valid.eq(cmd_valid),
             act_read.addr.eq(act_addr),
             core.act.payload.eq(act_read.data),
-            core.act.valid.eq(running & (act_addr < self.command.k) & act_open),
+            core.act.valid.eq(running & (act_addr < self.act_beats) & act_open),
             wgt_read.addr.eq(wgt_addr),
             core.wgt.payload.eq(wgt_read.data),
             core.wgt.valid.eq(running & (wgt_addr < self.wgt_beats) & wgt_open),

@@ -16,7 +16,7 @@ from codesign.sources import HARDWARE_CONTRACT
 from sim.build import DEFAULT_BUILD_ROOT, Model, build, source_fingerprint
 from sim.tile import harness
 from sim.tile.harness import TileHarness
-from sim.tile.tiles import Tile, decode_rows, digits_of, encode, expected_cycles
+from sim.tile.tiles import DepthwiseTile, Tile, decode_rows, encode, expected_cycles
 
 TOP = "tile_harness"
 
@@ -32,11 +32,12 @@ def _capacity(n: int) -> int:
     return max(16, 1 << (n - 1).bit_length())
 
 
-def model_for(cfg: HardwareConfig, tiles: list[Tile], simulator: str = "verilator",
+def model_for(cfg: HardwareConfig, tiles: list[Tile | DepthwiseTile], simulator: str = "verilator",
               build_root: Path = DEFAULT_BUILD_ROOT) -> Model:
     """The compiled `TileHarness` that can hold ``tiles``: built once, then found without elaborating it."""
-    act_depth = _capacity(max(t.k for t in tiles))
-    wgt_depth = _capacity(max(t.k * digits_of(cfg, t) for t in tiles))
+    encoded = [encode(cfg, t) for t in tiles]
+    act_depth = _capacity(max(len(e.act_words) for e in encoded))
+    wgt_depth = _capacity(max(len(e.wgt_words) for e in encoded))
     key = hashlib.sha256(json.dumps({
         "config": cfg.to_dict(), "act_depth": act_depth, "wgt_depth": wgt_depth,
         "sources": source_fingerprint(rtl_gen, *HARDWARE_CONTRACT, harness),
@@ -45,7 +46,8 @@ def model_for(cfg: HardwareConfig, tiles: list[Tile], simulator: str = "verilato
                  key=key)
 
 
-def run_tiles(cfg: HardwareConfig, tiles: list[Tile], *, simulator: str = "verilator", stall: bool = False,
+def run_tiles(cfg: HardwareConfig, tiles: list[Tile | DepthwiseTile], *, simulator: str = "verilator",
+              stall: bool = False,
               build_root: Path = DEFAULT_BUILD_ROOT) -> list[TileResult]:
     """Run ``tiles`` in order on one simulation (accumulating tiles see the previous tiles' sums)."""
     model = model_for(cfg, tiles, simulator, build_root)

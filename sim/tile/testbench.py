@@ -37,6 +37,7 @@ async def run_tiles(dut):
         for address, word in enumerate(job["wgt_words"]):
             dut.wgt_mem[address].value = word
         dut.command.value = job["command"]
+        dut.act_beats.value = len(job["act_words"])
         dut.wgt_beats.value = len(job["wgt_words"])
         dut.stall.value = int(job["stall"])
         dut.start.value = 1

@@ -11,7 +11,7 @@ from amaranth.sim import Simulator
 from codesign.hw.config import HardwareConfig
 from codesign.hw.timing import drain_cycles
 from rtl_gen.array_core import ArrayCore
-from sim.tile.tiles import decode_rows, encode, expected, expected_cycles, random_tile
+from sim.tile.tiles import decode_rows, encode, expected, expected_cycles, random_depthwise_tile, random_tile
 
 
 def simulate(cfg, tiles, rng, stall, *, overlap=False):
@@ -146,3 +146,22 @@ def test_drains_overlap_the_next_tiles(shape, g, stall):
         want_handshakes, want_last = schedule(cfg, tiles)
         assert handshakes == want_handshakes
         assert outputs[cfg.rows - 1::cfg.rows] == want_last
+
+
+@pytest.mark.parametrize("shape, g", [((3, 2), 2), ((2, 3), 1), ((1, 2), 8)])
+@pytest.mark.parametrize("stall", [False, True])
+def test_depthwise_tiles_are_exact_with_and_without_backpressure(shape, g, stall):
+    """Depthwise tiles (each column its own channel, each row its own output pixel) between GEMM tiles: kernels 1,
+    3 and 5, strides 1 and 2, padding; exact, and without stalls exactly `depthwise_tile_cycles`."""
+    cfg = HardwareConfig(rows=shape[0], cols=shape[1], digit_bits=g, weight_bits_max=8)
+    rng = np.random.default_rng(sum(shape) * 13 + g)
+    tiles = [random_depthwise_tile(cfg, rng, kh=3, kw=3, stride=1, pad=1), random_tile(cfg, rng, k=4),
+             random_depthwise_tile(cfg, rng, kh=3, kw=3, stride=2), random_depthwise_tile(cfg, rng, kh=1, kw=1,
+                                                                                          stride=2),
+             random_depthwise_tile(cfg, rng, kh=5, kw=5, stride=2, pad=2), random_tile(cfg, rng, k=2)]
+    for tile, (out, cycles), want in zip(tiles, simulate(cfg, tiles, rng, stall), expected(cfg, tiles)):
+        np.testing.assert_array_equal(out, want)
+        if stall:
+            assert cycles >= expected_cycles(cfg, tile)
+        else:
+            assert cycles == expected_cycles(cfg, tile)

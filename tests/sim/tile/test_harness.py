@@ -32,6 +32,7 @@ def simulate(cfg, tiles, *, stall):
             for address, word in enumerate(enc.wgt_words):
                 ctx.set(memories["wgt_mem"][address], word)
             ctx.set(dut.command.as_value(), enc.command)
+            ctx.set(dut.act_beats, len(enc.act_words))
             ctx.set(dut.wgt_beats, len(enc.wgt_words))
             ctx.set(dut.stall, stall)
             ctx.set(dut.start, 1)
