@@ -16,7 +16,7 @@ from codesign.hw.config import HardwareConfig
 from codesign.hw.csr import COUNTER_BITS, COUNTERS
 from rtl_gen.axi import AxiLiteSignature, AxiSignature
 from rtl_gen.buffer import Buffer
-from rtl_gen.compute_unit import ComputeUnit
+from rtl_gen.compute_unit import ComputeUnit, act_port_bytes
 from rtl_gen.controller import Controller
 from rtl_gen.csr_bank import CsrBank
 from rtl_gen.dependency import TokenQueue
@@ -50,7 +50,7 @@ class Core(wiring.Component):
         m.submodules.compute = compute = ComputeUnit(cfg)
         m.submodules.store = store = StoreUnit(bus, (cfg.out_buf_bytes - 1).bit_length())
         buffers = {
-            "act": Buffer(cfg.act_buf_bytes, bus, words.act),
+            "act": Buffer(cfg.act_buf_bytes, bus, act_port_bytes(cfg)),
             "wgt": Buffer(cfg.wgt_buf_bytes, bus, words.wgt),
             "param": Buffer(cfg.param_buf_bytes, bus, words.param),
             "out": Buffer(cfg.out_buf_bytes, words.out, bus),

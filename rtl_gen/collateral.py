@@ -25,7 +25,7 @@ from rtl_gen.emit import port_list, verilator_waivers
 
 # The command class that `isa.decode` returns for an opcode -> the field table of that format.
 _FORMATS = {isa.Dma: ("DMA", isa.DMA_FIELDS), isa.Compute: ("COMPUTE", isa.COMPUTE_FIELDS),
-            isa.End: ("END", isa.HEADER_FIELDS)}
+            isa.DwCompute: ("DW_COMPUTE", isa.DW_FIELDS), isa.End: ("END", isa.HEADER_FIELDS)}
 _MEMBER_LINE = re.compile(r"^\s*(\w+)\s*=[^#]*#\s?(.*)$")
 
 

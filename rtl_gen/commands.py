@@ -16,3 +16,4 @@ def _layout(table) -> data.StructLayout:
 HEADER = _layout(isa.HEADER_FIELDS)
 DMA = _layout(isa.DMA_FIELDS)
 COMPUTE = _layout(isa.COMPUTE_FIELDS)
+DW_COMPUTE = _layout(isa.DW_FIELDS)

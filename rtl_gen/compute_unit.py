@@ -1,6 +1,6 @@
-"""`ComputeUnit`: runs COMPUTE commands on the `ArrayCore`, operands streamed from the buffers."""
+"""`ComputeUnit`: runs COMPUTE and DW_COMPUTE commands on the `ArrayCore`, operands streamed from the buffers."""
 
-from amaranth.hdl import Cat, Module, Signal
+from amaranth.hdl import Cat, Module, Mux, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -10,17 +10,32 @@ from codesign.hw.csr import Error
 from rtl_gen import commands
 from rtl_gen.array_core import ArrayCore, maximum
 from rtl_gen.dependency import acquire, dependency_members, next_command
-from rtl_gen.word_reader import WordReader
+from rtl_gen.word_reader import WindowReader, WordReader
 
 
 def _addr_bits(size: int) -> int:
     return (size - 1).bit_length()
 
 
+def act_port_bytes(cfg: HardwareConfig) -> int:
+    """The activation buffer's read port: an act word or a depthwise pixel word, whichever is wider."""
+    words = isa.word_bytes(cfg)
+    return max(words.act, words.out)
+
+
+def depthwise_inputs(rows: int, kh, kw, stride):
+    """`codesign.hw.timing.depthwise_inputs` in hardware: chains * (rows - 1) + kh * kw."""
+    chains = Mux((stride == 2) & (kw > 1), kh << 1, kh)
+    return chains * (rows - 1) + kh * kw
+
+
 class ComputeUnit(wiring.Component):
     """One tile per command: read the column tile's parameter word, check it, then run the `ArrayCore` with K
     activation words and K * D weight digit planes streamed from the buffers, and write the ``rows`` requantized
     output words (with ``emit``) to the output buffer.
+
+    A DW_COMPUTE runs the same way, its input pixels read in window order (`WindowReader`) from the activation buffer,
+    whose read port is as wide as the wider of an act word and a pixel word.
 
     A command is done once the array has taken its tile (its operands are read: ``push_prev`` goes then); an emitting
     tile's rows are written while the next command runs, and its ``push_next`` waits until its last row is written,
@@ -43,7 +58,8 @@ class ComputeUnit(wiring.Component):
         self.words = words = isa.word_bytes(cfg)
         super().__init__({
             "cmd": In(stream.Signature(isa.COMMAND_BITS)),
-            "act_addr": Out(_addr_bits(cfg.act_buf_bytes)), "act_en": Out(1), "act_data": In(words.act * 8),
+            "act_addr": Out(_addr_bits(cfg.act_buf_bytes)), "act_en": Out(1),
+            "act_data": In(act_port_bytes(cfg) * 8),
             "wgt_addr": Out(_addr_bits(cfg.wgt_buf_bytes)), "wgt_en": Out(1), "wgt_data": In(words.wgt * 8),
             "param_addr": Out(_addr_bits(cfg.param_buf_bytes)), "param_en": Out(1),
             "param_data": In(words.param * 8),
@@ -57,21 +73,32 @@ class ComputeUnit(wiring.Component):
         cfg, words = self.cfg, self.words
         g = cfg.digit_bits
         m.submodules.core = core = ArrayCore(cfg)
-        m.submodules.act_reader = act_reader = WordReader(_addr_bits(cfg.act_buf_bytes), words.act)
+        act_bits = _addr_bits(cfg.act_buf_bytes)
+        m.submodules.act_reader = act_reader = WordReader(act_bits, words.act, act_port_bytes(cfg))
+        m.submodules.window = window = WindowReader(act_bits, words.out, act_port_bytes(cfg), cfg.rows)
         m.submodules.wgt_reader = wgt_reader = WordReader(_addr_bits(cfg.wgt_buf_bytes), words.wgt)
-        for reader, prefix in ((act_reader, "act"), (wgt_reader, "wgt")):
-            m.d.comb += [getattr(self, f"{prefix}_addr").eq(reader.r_addr),
-                         getattr(self, f"{prefix}_en").eq(reader.r_en),
-                         reader.r_data.eq(getattr(self, f"{prefix}_data"))]
+        m.d.comb += [self.wgt_addr.eq(wgt_reader.r_addr), self.wgt_en.eq(wgt_reader.r_en),
+                     wgt_reader.r_data.eq(self.wgt_data),
+                     act_reader.r_data.eq(self.act_data), window.r_data.eq(self.act_data)]
+
+        cmd = Signal(commands.COMPUTE)
+        dw = commands.DW_COMPUTE(cmd.as_value())       # the same bits read as a DW_COMPUTE
+        is_dw = cmd.opcode == isa.Opcode.DW_COMPUTE
+        # One activation reader per command kind; they share the buffer's read port.
+        depthwise = core.cmd.payload.depthwise
         m.d.comb += [
-            core.act.valid.eq(act_reader.out.valid), core.act.payload.eq(act_reader.out.payload),
-            act_reader.out.ready.eq(core.act.ready),
+            self.act_addr.eq(Mux(depthwise, window.r_addr, act_reader.r_addr)),
+            self.act_en.eq(Mux(depthwise, window.r_en, act_reader.r_en)),
+            core.act.valid.eq(Mux(depthwise, window.out.valid, act_reader.out.valid)),
+            core.act.payload.eq(Mux(depthwise, window.out.payload, act_reader.out.payload)),
+            act_reader.out.ready.eq(core.act.ready & ~depthwise),
+            window.out.ready.eq(core.act.ready & depthwise),
             core.wgt.valid.eq(wgt_reader.out.valid), core.wgt.payload.eq(wgt_reader.out.payload),
             wgt_reader.out.ready.eq(core.wgt.ready),
             self.array_busy.eq(core.busy),
         ]
+        m.d.comb += [window.row_pitch.eq(dw.row_pitch), window.kw.eq(dw.kw), window.stride.eq(dw.stride)]
 
-        cmd = Signal(commands.COMPUTE)
         # ---- the parameter word: one 8-byte record per column (see codesign.hw.isa)
         records = [self.param_data.word_select(c, 64) for c in range(cfg.cols)]
         bias = [r[0:32].as_signed() for r in records]
@@ -89,6 +116,7 @@ class ComputeUnit(wiring.Component):
         # Registered as the word arrives (PARAM), used a cycle later (COUNT): the block RAM's output, the maximum
         # over the columns and the K x D multiply in one cycle were the accelerator's critical path.
         params_bad = Signal()
+        window_words = Signal(16)
         digits = Signal(range(cfg.digits_max + 1))
         wgt_words = Signal(32)
 
@@ -116,9 +144,13 @@ class ComputeUnit(wiring.Component):
             with m.State("PARAM"):
                 # The parameter word arrives now: latch it into the array command.
                 m.d.sync += [
-                    payload.k.eq(cmd.k), payload.act_signed.eq(cmd.act_signed),
-                    payload.accumulate.eq(cmd.accumulate), payload.emit.eq(cmd.emit), payload.relu.eq(cmd.relu),
-                    payload.out_bits.eq(cmd.out_bits),
+                    payload.k.eq(Mux(is_dw, dw.kh * dw.kw, cmd.k)),
+                    payload.act_signed.eq(Mux(is_dw, dw.act_signed, cmd.act_signed)),
+                    payload.accumulate.eq(~is_dw & cmd.accumulate), payload.emit.eq(is_dw | cmd.emit),
+                    payload.relu.eq(Mux(is_dw, dw.relu, cmd.relu)),
+                    payload.out_bits.eq(Mux(is_dw, dw.out_bits, cmd.out_bits)),
+                    payload.depthwise.eq(is_dw), payload.kw.eq(dw.kw), payload.stride.eq(dw.stride),
+                    window_words.eq(depthwise_inputs(cfg.rows, dw.kh, dw.kw, dw.stride)),
                 ]
                 for c in range(cfg.cols):
                     m.d.sync += [payload.col_bits[c].eq(bits[c]), payload.bias[c].eq(bias[c]),
@@ -127,7 +159,7 @@ class ComputeUnit(wiring.Component):
                              digits.eq(maximum((b + (g - 1)) >> (g.bit_length() - 1) for b in bits))]
                 m.next = "COUNT"
             with m.State("COUNT"):
-                m.d.sync += wgt_words.eq(cmd.k * digits)
+                m.d.sync += wgt_words.eq(payload.k * digits)
                 with m.If(params_bad):
                     m.d.comb += self.error.eq(Error.BAD_FIELD)
                     m.next = "IDLE"
@@ -139,23 +171,24 @@ class ComputeUnit(wiring.Component):
                     m.next = "IDLE"
                 with m.Else():
                     m.d.comb += [
-                        act_reader.start.eq(1), act_reader.addr.eq(cmd.act_addr), act_reader.count.eq(cmd.k),
+                        act_reader.start.eq(~is_dw), act_reader.addr.eq(cmd.act_addr), act_reader.count.eq(cmd.k),
+                        window.start.eq(is_dw), window.addr.eq(dw.act_addr), window.count.eq(window_words),
                         wgt_reader.start.eq(1), wgt_reader.addr.eq(cmd.wgt_addr), wgt_reader.count.eq(wgt_words),
                     ]
                     m.next = "ISSUE"
             with m.State("ISSUE"):
                 # Hand the tile over once its first operands are there, so the array never waits inside a tile:
                 # then its busy cycles are exactly `codesign.hw.timing.tile_cycles`.
-                m.d.comb += core.cmd.valid.eq(act_reader.out.valid & wgt_reader.out.valid)
+                m.d.comb += core.cmd.valid.eq(core.act.valid & wgt_reader.out.valid)
                 with m.If(core.cmd.valid & core.cmd.ready):
                     m.next = "RUN"
             with m.State("RUN"):
                 # The core leaves busy in the cycle it copies an emitting tile's sums into its held bank (the
                 # previous drain is over by then), so the drain's address and token are latched with the copy.
-                taken = ~core.busy & ~act_reader.busy & ~wgt_reader.busy
-                with m.If(taken & (cmd.emit | ~cmd.push_next | ~core.draining)):
+                taken = ~core.busy & ~act_reader.busy & ~window.busy & ~wgt_reader.busy
+                with m.If(taken & (payload.emit | ~cmd.push_next | ~core.draining)):
                     m.d.comb += self.push_prev.eq(cmd.push_prev)
-                    with m.If(cmd.emit):
+                    with m.If(payload.emit):
                         m.d.sync += [drain_addr.eq(cmd.out_addr), drain_push.eq(cmd.push_next), out_row.eq(0)]
                     with m.Else():
                         m.d.comb += self.push_next.eq(cmd.push_next)

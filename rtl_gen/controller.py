@@ -8,6 +8,7 @@ from amaranth.lib.wiring import In, Out
 from codesign.hw import isa
 from codesign.hw.config import HardwareConfig
 from codesign.hw.csr import COUNTER_BITS, COUNTERS, Error
+from codesign.hw.timing import DW_STRIDES
 from rtl_gen import commands
 from rtl_gen.dma import request_layout
 
@@ -110,10 +111,13 @@ class Controller(wiring.Component):
         header = commands.HEADER(cur)
         dma = commands.DMA(cur)
         comp = commands.COMPUTE(cur)
+        dw = commands.DW_COMPUTE(cur)
         op = header.opcode
         is_load = (op == isa.Opcode.LOAD_ACT) | (op == isa.Opcode.LOAD_WGT) | (op == isa.Opcode.LOAD_PARAM)
         is_store = op == isa.Opcode.STORE
-        is_compute = op == isa.Opcode.COMPUTE
+        is_gemm = op == isa.Opcode.COMPUTE
+        is_dw = op == isa.Opcode.DW_COMPUTE
+        is_compute = is_gemm | is_dw
         is_end = op == isa.Opcode.END
         # A LOAD has no previous unit and a STORE no next one: a token from or to nobody would wait forever.
         bad_deps = ((is_load & (header.pop_prev | header.push_prev)) | (is_store & (header.pop_next | header.push_next))
@@ -131,12 +135,19 @@ class Controller(wiring.Component):
         dma_bad = (dma.rows == 0) | (dma.row_bytes == 0)
         dma_misaligned = ((dma.dram_addr | dma.row_bytes | dma.dram_stride | dma.buf_addr) & (bus - 1)) != 0
         dma_out_of_range = dma.buf_addr + dma_bytes > buf_size
-        comp_bad = (comp.k == 0) | (comp.k > cfg.max_k) | (comp.out_bits == 0) | (comp.out_bits > cfg.act_bits)
-        comp_misaligned = (((comp.act_addr & (words.act - 1)) | (comp.wgt_addr & (words.wgt - 1))
+        # COMPUTE and DW_COMPUTE share the addresses' places; their own fields are checked each by its kind.
+        comp_bad = Mux(is_dw,
+                       (dw.kh == 0) | (dw.kw == 0) | (dw.stride == 0) | (dw.stride > max(DW_STRIDES))
+                       | (dw.kh * dw.kw > cfg.max_k) | (dw.out_bits == 0) | (dw.out_bits > cfg.act_bits),
+                       (comp.k == 0) | (comp.k > cfg.max_k) | (comp.out_bits == 0) | (comp.out_bits > cfg.act_bits))
+        act_word = Mux(is_dw, words.out, words.act)      # a pixel word in a DW_COMPUTE
+        comp_misaligned = ((((comp.act_addr | Mux(is_dw, dw.row_pitch, 0)) & (act_word - 1))
+                            | (comp.wgt_addr & (words.wgt - 1))
                             | (comp.param_addr & (words.param - 1)) | (comp.out_addr & (words.out - 1))) != 0)
-        comp_out_of_range = ((comp.act_addr + comp.k * words.act > cfg.act_buf_bytes)
+        window_end = dw.act_addr + (dw.kh - 1) * dw.row_pitch + ((cfg.rows - 1) * dw.stride + dw.kw) * words.out
+        comp_out_of_range = ((Mux(is_dw, window_end, comp.act_addr + comp.k * words.act) > cfg.act_buf_bytes)
                              | (comp.param_addr + words.param > cfg.param_buf_bytes)
-                             | (comp.emit & (comp.out_addr + cfg.rows * words.out > cfg.out_buf_bytes)))
+                             | ((is_dw | comp.emit) & (comp.out_addr + cfg.rows * words.out > cfg.out_buf_bytes)))
 
         with m.FSM():
             with m.State("IDLE"):

@@ -49,6 +49,9 @@ class DramLayout:
         """Bytes between consecutive rows of one output tile in the output region."""
         return self.c_row_bytes if self.row_major else self.out_word
 
+    def decode(self, blob: bytes, *, signed: bool) -> np.ndarray:
+        return decode_c(self, blob, signed=signed)
+
     def c_tile(self, i: int, j: int) -> int:
         """Offset of output tile (row tile ``i``, column tile ``j``) in the output region."""
         p = self.plan

@@ -16,13 +16,21 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from codesign.compiler.layout import DramLayout, decode_c, lay_out
+from codesign.compiler.depthwise import (
+    DepthwiseConv,
+    DepthwiseLayout,
+    DepthwisePlan,
+    lay_out_depthwise,
+    plan_depthwise,
+    schedule_depthwise,
+)
+from codesign.compiler.layout import DramLayout, lay_out
 from codesign.compiler.mapping import MAX_ROW_BYTES, Gemm, Mapping, Plan, check_fits, plan
 from codesign.compiler.schedule import Load, Schedule, TileCompute, schedule
 from codesign.errors import InputError
 from codesign.hw import isa
 from codesign.hw.config import HardwareConfig
-from codesign.hw.isa import Compute, Dma, End, Opcode
+from codesign.hw.isa import Compute, Dma, DwCompute, End, Opcode
 from codesign.hw.reference import Requant
 from codesign.hw.timing import tile_cycles
 
@@ -31,14 +39,14 @@ PROGRAM_BASE = 0x1000
 
 @dataclass
 class Program:
-    plan: Plan
+    plan: Plan | DepthwisePlan
     commands: list
     memory: list[tuple[int, bytes]] = field(repr=False)    # DRAM image: program, operands, params, output fill
     prog_addr: int
     out_addr: int
     out_bytes: int
     compute_cycles: int                                    # the array's cycles: `codesign.hw.timing` summed
-    _layout: DramLayout = field(repr=False)
+    _layout: DramLayout | DepthwiseLayout = field(repr=False)
     _out_signed: bool = field(repr=False)
 
     @property
@@ -46,8 +54,9 @@ class Program:
         return isa.assemble(self.commands)
 
     def decode_c(self, blob: bytes) -> np.ndarray:
-        """The output region's bytes -> C[M, N] in the GEMM's own channel order."""
-        return decode_c(self._layout, blob, signed=self._out_signed)
+        """The output region's bytes -> C[M, N] in the GEMM's own channel order (a depthwise program: the output,
+        images x channels x height x width)."""
+        return self._layout.decode(blob, signed=self._out_signed)
 
 
 def compile_gemm(cfg: HardwareConfig, a: np.ndarray, w: np.ndarray, bits, requant: Requant, mapping: Mapping, *,
@@ -69,12 +78,33 @@ def compile_gemm(cfg: HardwareConfig, a: np.ndarray, w: np.ndarray, bits, requan
                    compute_cycles=array_cycles(p, steps), _layout=layout, _out_signed=not requant.relu)
 
 
+def compile_depthwise(cfg: HardwareConfig, x: np.ndarray, w: np.ndarray, bits, requant: Requant, *,
+                      stride: int, padding: int, act_signed: bool = False, name: str = "depthwise",
+                      base: int = PROGRAM_BASE) -> Program:
+    """The depthwise convolution of ``x`` (images x channels x height x width) by ``w`` (channels x kh x kw) with
+    per-channel ``bits``, requantized, as a DW_COMPUTE program (`codesign.compiler.depthwise`)."""
+    x = np.asarray(x, dtype=np.int64)
+    w = np.asarray(w, dtype=np.int64)
+    if x.ndim != 4 or w.ndim != 3 or w.shape[0] != x.shape[1]:
+        raise InputError(f"{name} shapes", (x.shape, w.shape), "x of N x C x H x W and w of C x kh x kw")
+    conv = DepthwiseConv(channels=x.shape[1], height=x.shape[2], width=x.shape[3], kernel=(w.shape[1], w.shape[2]),
+                         stride=stride, padding=padding, bits=tuple(int(b) for b in bits), images=x.shape[0])
+    p = plan_depthwise(cfg, conv, name)
+    layout = lay_out_depthwise(p, x, w, requant, base=base)
+    steps = schedule_depthwise(layout)
+    commands = emit_commands(steps, layout, requant, act_signed=act_signed)
+    cycles = sum(p.tile_cycles(tile.j) for step in steps.steps for tile in step.computes)
+    return Program(plan=p, commands=commands, memory=[(base, isa.assemble(commands)), *layout.image],
+                   prog_addr=base, out_addr=layout.out_addr, out_bytes=layout.out_bytes, compute_cycles=cycles,
+                   _layout=layout, _out_signed=not requant.relu)
+
+
 def array_cycles(p: Plan, sched: Schedule) -> int:
     """The array's busy cycles over the whole schedule (`codesign.hw.timing.tile_cycles` per COMPUTE)."""
     return sum(tile_cycles(p.cfg, tile.k, p.tile_bits[tile.j]) for step in sched.steps for tile in step.computes)
 
 
-def emit_commands(sched: Schedule, layout: DramLayout, requant: Requant, *, act_signed: bool) -> list:
+def emit_commands(sched: Schedule, layout: DramLayout | DepthwiseLayout, requant: Requant, *, act_signed: bool) -> list:
     """The schedule as commands with their dependency tokens (see the module docstring), END last."""
     commands: list = []
     last_step, emitted, slots = len(sched.steps) - 1, sched.emitted, sched.slots
@@ -85,13 +115,18 @@ def emit_commands(sched: Schedule, layout: DramLayout, requant: Requant, *, act_
         commands += loads
         for t, tile in enumerate(step.computes):
             out_buf = sched.out_buf_addr(tile) if tile.emit else 0
-            commands.append(Compute(
-                act_addr=tile.act_addr, wgt_addr=tile.wgt_addr, param_addr=tile.param_addr, out_addr=out_buf,
-                k=tile.k, act_signed=act_signed, accumulate=tile.accumulate, emit=tile.emit, relu=requant.relu,
-                out_bits=requant.out_bits, pop_prev=t == 0,
+            tokens = dict(
+                pop_prev=t == 0,
                 push_prev=t == len(step.computes) - 1 and s < last_step - 1,   # a load two steps on waits for it
                 pop_next=tile.emit and tile.out_index >= slots,               # its slot's previous store is done
-                push_next=tile.emit))
+                push_next=tile.emit)
+            common = dict(act_addr=tile.act_addr, wgt_addr=tile.wgt_addr, param_addr=tile.param_addr,
+                          out_addr=out_buf, act_signed=act_signed, relu=requant.relu, out_bits=requant.out_bits)
+            if tile.window:
+                pitch, kh, kw, stride = tile.window
+                commands.append(DwCompute(row_pitch=pitch, kh=kh, kw=kw, stride=stride, **common, **tokens))
+            else:
+                commands.append(Compute(k=tile.k, accumulate=tile.accumulate, emit=tile.emit, **common, **tokens))
             if tile.emit:
                 commands.append(store(layout, tile, out_buf, pop_prev=True,
                                       push_prev=tile.out_index < emitted - slots))
@@ -113,7 +148,7 @@ def dma_rows(load: Load) -> list[Dma]:
     return commands
 
 
-def store(layout: DramLayout, tile: TileCompute, out_buf: int, **tokens) -> Dma:
+def store(layout: DramLayout | DepthwiseLayout, tile: TileCompute, out_buf: int, **tokens) -> Dma:
     """The STORE of an emitted tile from the output buffer to its place in the output region: one burst, or one
     row per burst (2-D) in the row-major layout."""
     p = layout.plan

@@ -49,6 +49,7 @@ class TileCompute:
     accumulate: bool              # onto the sums of the tile's previous chunk
     emit: bool                    # the tile's last chunk: requantize and output it
     out_index: int | None = None  # emitting tiles only: their order, which picks the output slot
+    window: tuple[int, int, int, int] | None = None   # a DW_COMPUTE: (row pitch, kh, kw, stride)
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,13 @@ four dependency flags. The rest depends on the format:
     COMPUTE  one array pass over a tile: K activation words from ``act_addr``, K * D weight digit planes from
              ``wgt_addr``, the column tile's parameter word at ``param_addr``; with ``emit``, the requantized
              ``rows`` x ``cols`` tile goes to the output buffer at ``out_addr``.
+    DW_COMPUTE  one depthwise tile: ``rows`` consecutive output pixels of one output row by ``cols`` channels, a
+             ``kh`` x ``kw`` kernel at ``stride`` 1 or 2. Its input window lies in the activation buffer as pixel
+             words: input row i of the window starts at ``act_addr + i * row_pitch`` and holds ``(rows - 1) *
+             stride + kw`` consecutive pixels (padding included). Each input pixel is read once per kernel row
+             and stride phase (`codesign.hw.timing.depthwise_inputs`); the weights are K = kh * kw digit-plane
+             steps in the array's tap order (`codesign.hw.timing.depthwise_chains`); the parameter word and the
+             output are a COMPUTE's. It always emits.
     END      the program ends once every command before it has finished and every write is acknowledged.
 
 Dependencies (the scheme of VTA, Moreau et al. 2019): the controller runs three units in parallel, each in program
@@ -25,6 +32,8 @@ Operand layout in the buffers and in DRAM (the compiler writes it; see `word_byt
                 b-bit weights moves K * ceil(b / g) * cols * g bits: memory traffic scales with the bits.
     param word  ``cols`` records of 8 bytes: bias int32, mult u16, shift u8, weight bits u8
     out word    one row of the requantized tile: ``cols`` values of ``act_bits`` bits
+    pixel word  a depthwise input pixel, ``cols`` channels of ``act_bits`` bits: an out word, so a layer's output
+                tiles are the next depthwise layer's input pixels as they are
 
 Each word is padded to a power-of-two number of bytes. DMA addresses, row lengths and strides are multiples of the
 bus width; COMPUTE addresses are multiples of their word size.
@@ -52,6 +61,7 @@ class Opcode(enum.IntEnum):
     COMPUTE = 4
     STORE = 5
     END = 6
+    DW_COMPUTE = 7
 
 
 LOADS = (Opcode.LOAD_ACT, Opcode.LOAD_WGT, Opcode.LOAD_PARAM)
@@ -63,7 +73,10 @@ DMA_FIELDS = HEADER_FIELDS + (("dram_addr", 32), ("buf_addr", 24), ("rows", 16),
 COMPUTE_FIELDS = HEADER_FIELDS + (("act_addr", 24), ("wgt_addr", 24), ("out_addr", 24), ("param_addr", 16),
                                   ("k", 16), ("act_signed", 1), ("accumulate", 1), ("emit", 1), ("relu", 1),
                                   ("out_bits", 5))
-assert sum(w for _, w in DMA_FIELDS) <= COMMAND_BITS and sum(w for _, w in COMPUTE_FIELDS) <= COMMAND_BITS
+DW_FIELDS = HEADER_FIELDS + (("act_addr", 24), ("wgt_addr", 24), ("out_addr", 24), ("param_addr", 16),
+                             ("row_pitch", 16), ("kh", 3), ("kw", 3), ("stride", 2), ("act_signed", 1), ("relu", 1),
+                             ("out_bits", 5))
+assert all(sum(w for _, w in table) <= COMMAND_BITS for table in (DMA_FIELDS, COMPUTE_FIELDS, DW_FIELDS))
 
 
 @dataclass(frozen=True)
@@ -106,6 +119,26 @@ class Compute(Command):
 
 
 @dataclass(frozen=True)
+class DwCompute(Command):
+    opcode: Opcode = Opcode.DW_COMPUTE
+    act_addr: int = 0
+    wgt_addr: int = 0
+    out_addr: int = 0
+    param_addr: int = 0
+    row_pitch: int = 0
+    kh: int = 3
+    kw: int = 3
+    stride: int = 1
+    act_signed: bool = False
+    relu: bool = False
+    out_bits: int = 8
+
+    @property
+    def k(self) -> int:
+        return self.kh * self.kw
+
+
+@dataclass(frozen=True)
 class End(Command):
     opcode: Opcode = Opcode.END
 
@@ -113,6 +146,8 @@ class End(Command):
 def _table(opcode: Opcode):
     if opcode == Opcode.COMPUTE:
         return COMPUTE_FIELDS, Compute
+    if opcode == Opcode.DW_COMPUTE:
+        return DW_FIELDS, DwCompute
     if opcode == Opcode.END:
         return HEADER_FIELDS, End
     return DMA_FIELDS, Dma
@@ -179,6 +214,11 @@ def format_command(command: Command) -> str:
         body = (f"act=0x{command.act_addr:x} wgt=0x{command.wgt_addr:x} param=0x{command.param_addr:x} "
                 f"out=0x{command.out_addr:x} k={command.k} out_bits={command.out_bits}"
                 + (f" {','.join(flags)}" if flags else ""))
+    elif isinstance(command, DwCompute):
+        flags = [n for n in ("act_signed", "relu") if getattr(command, n)]
+        body = (f"act=0x{command.act_addr:x} pitch={command.row_pitch} wgt=0x{command.wgt_addr:x} "
+                f"param=0x{command.param_addr:x} out=0x{command.out_addr:x} {command.kh}x{command.kw}/"
+                f"{command.stride} out_bits={command.out_bits}" + (f" {','.join(flags)}" if flags else ""))
     else:
         body = ""
     return f"{op}{body}{dep_text}".rstrip()

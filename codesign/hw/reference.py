@@ -106,3 +106,22 @@ def _check_array(name: str, values: np.ndarray, lo: int, hi: int) -> None:
     if bad.any():
         index = tuple(int(i) for i in np.argwhere(bad)[0])
         raise InputError(f"{name}[{', '.join(map(str, index))}]", int(values[index]), f"an integer from {lo} to {hi}")
+
+
+def depthwise_requant(cfg: HardwareConfig, x: np.ndarray, w: np.ndarray, w_bits, rq: Requant, *, stride: int,
+                      padding: int, act_signed: bool) -> np.ndarray:
+    """A depthwise convolution as the accelerator computes it: per channel, the GEMM of its zero-padded windows
+    (images * out_h * out_w x kh * kw) by its taps, then requantized. ``x`` is images x channels x H x W, ``w``
+    channels x kh x kw; the result images x channels x out_h x out_w."""
+    x = np.asarray(x, dtype=np.int64)
+    w = np.asarray(w, dtype=np.int64)
+    n, c, h, wd = x.shape
+    kh, kw = w.shape[1:]
+    xp = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
+    oh, ow = (h + 2 * padding - kh) // stride + 1, (wd + 2 * padding - kw) // stride + 1
+    windows = np.stack([xp[:, :, i:i + stride * (oh - 1) + 1:stride, j:j + stride * (ow - 1) + 1:stride]
+                        for i in range(kh) for j in range(kw)], axis=-1)          # n x c x oh x ow x taps
+    bits = np.broadcast_to(np.asarray(w_bits, dtype=np.int64), (c,))
+    acc = np.stack([gemm_accumulate(cfg, windows[:, ch].reshape(-1, kh * kw), w[ch].reshape(-1, 1), bits[ch:ch + 1],
+                                    act_signed=act_signed)[:, 0] for ch in range(c)], axis=1)   # n*oh*ow x c
+    return requantize(cfg, acc, rq).reshape(n, oh, ow, c).transpose(0, 3, 1, 2)

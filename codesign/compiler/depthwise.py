@@ -1,0 +1,266 @@
+"""A depthwise convolution lowered to DW_COMPUTE tiles: the plan, the DRAM layout and the schedule of its program.
+
+A depthwise layer runs on the array's depthwise mode (`rtl_gen.systolic_array`): a tile is ``rows`` consecutive
+output pixels of one output row by ``cols`` channels, its K = kh * kw taps. The input is windowed on chip, so each
+input activation crosses the bus about once:
+
+    frame   per channel group (``cols`` channels, sorted by weight bits so each group pays for its own widest) and
+            image, the zero-padded input as rows of pixel words (`codesign.hw.isa`), each row padded to whole bus
+            beats; the frame is as wide as the last tile's window needs
+    band    a step loads ``band_in`` consecutive frame rows into an activation buffer half (one transfer) and runs
+            every tile of the ``band_out`` output rows they hold; consecutive bands overlap by ``kh - stride``
+            rows, which is all that is read twice
+    groups  outer: a group's weights and parameters are loaded once, into the half of its group's parity, while its
+            bands stream
+
+The output comes back tile by tile (one burst per tile), in the order [group][image][output row][x tile]. The
+dependency tokens are the GEMM programs' (`codesign.compiler.program.emit_commands`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from codesign.compiler.layout import OPERAND_BASE, OUTPUT_FILL, _Allocator
+from codesign.compiler.schedule import Halves, Load, Schedule, Step, TileCompute, _number_outputs, out_slots
+from codesign.errors import InputError
+from codesign.hw import isa
+from codesign.hw.config import HardwareConfig, ceil_div
+from codesign.hw.operands import digit_planes, pack_lanes, param_record, unpack_lanes, words_to_bytes
+from codesign.hw.reference import Requant
+from codesign.hw.timing import DW_KERNEL_MAX, DW_STRIDES, depthwise_tile_cycles
+
+
+@dataclass(frozen=True)
+class DepthwiseConv:
+    """The shape of one depthwise layer: ``channels`` of ``height`` x ``width`` over ``images``, per-channel bits."""
+    channels: int
+    height: int
+    width: int
+    kernel: tuple[int, int]
+    stride: int
+    padding: int
+    bits: tuple[int, ...]
+    images: int = 1
+
+    def __post_init__(self) -> None:
+        kh, kw = self.kernel
+        for name, value, lo, hi in (("kernel height", kh, 1, DW_KERNEL_MAX), ("kernel width", kw, 1, DW_KERNEL_MAX),
+                                    ("padding", self.padding, 0, min(kh, kw) - 1)):
+            if not lo <= value <= hi:
+                raise InputError(f"depthwise {name}", value, f"an integer from {lo} to {hi}")
+        if self.stride not in DW_STRIDES:
+            raise InputError("depthwise stride", self.stride, f"one of {list(DW_STRIDES)}")
+        if len(self.bits) != self.channels:
+            raise InputError("depthwise bits", len(self.bits), f"one bit width per channel ({self.channels})")
+        if self.out_h < 1 or self.out_w < 1:
+            raise InputError("depthwise input", (self.height, self.width), "at least the kernel, padding included")
+
+    @property
+    def out_h(self) -> int:
+        return (self.height + 2 * self.padding - self.kernel[0]) // self.stride + 1
+
+    @property
+    def out_w(self) -> int:
+        return (self.width + 2 * self.padding - self.kernel[1]) // self.stride + 1
+
+
+@dataclass(frozen=True)
+class DepthwisePlan:
+    """The geometry of a depthwise layer on one config: what the compiler emits and the cost model prices."""
+    cfg: HardwareConfig
+    conv: DepthwiseConv
+    permutation: tuple[int, ...]        # channel order: channel permutation[c] runs in array column c
+    group_bits: tuple[int, ...]         # widest weight bits per channel group
+    x_tiles: int                        # tiles per output row
+    frame_w: int                        # pixels per frame row, padding included
+    row_bytes: int                      # bytes per frame row (whole bus beats): the DW_COMPUTE row pitch
+    band_out: int                       # output rows per band
+    wgt_slots: tuple[int, ...]          # per group: bytes of its digit planes, bus-aligned
+    param_slot: int
+    out_slot: int                       # bytes of one tile's output rows, bus-aligned
+
+    @property
+    def groups(self) -> int:
+        return len(self.group_bits)
+
+    @property
+    def frame_h(self) -> int:
+        return self.conv.height + 2 * self.conv.padding
+
+    def band_in(self, band_out: int | None = None) -> int:
+        """Frame rows a band of ``band_out`` output rows reads."""
+        return ((band_out or self.band_out) - 1) * self.conv.stride + self.conv.kernel[0]
+
+    def bands(self) -> list[range]:
+        """The output rows of each band."""
+        return [range(y0, min(y0 + self.band_out, self.conv.out_h)) for y0 in range(0, self.conv.out_h,
+                                                                                     self.band_out)]
+
+    @property
+    def tiles(self) -> int:
+        """DW_COMPUTE tiles of the whole layer."""
+        return self.groups * self.conv.images * self.conv.out_h * self.x_tiles
+
+    def tile_cycles(self, group: int) -> int:
+        kh, kw = self.conv.kernel
+        return depthwise_tile_cycles(self.cfg, kh, kw, self.conv.stride, self.group_bits[group])
+
+
+def plan_depthwise(cfg: HardwareConfig, conv: DepthwiseConv, name: str = "depthwise") -> DepthwisePlan:
+    """The plan: channels sorted by bits into groups of ``cols``, and the tallest band two of which fit the
+    activation buffer; refused, naming the layer, when not even one kernel height of frame rows fits."""
+    words = isa.word_bytes(cfg)
+    kh, kw = conv.kernel
+    bits = np.asarray(conv.bits, dtype=np.int64)
+    if bits.min() < 1 or bits.max() > cfg.weight_bits_max:
+        raise InputError(f"{name} bits", bits.tolist(), f"integers from 1 to weight_bits_max={cfg.weight_bits_max}")
+    if kh * kw > cfg.max_k:
+        raise InputError(f"{name} kernel", conv.kernel, f"at most max_k={cfg.max_k} taps")
+    permutation = np.argsort(bits, kind="stable")
+    groups = ceil_div(conv.channels, cfg.cols)
+    padded = np.ones(groups * cfg.cols, dtype=np.int64)
+    padded[:conv.channels] = bits[permutation]
+    group_bits = tuple(int(padded[j * cfg.cols:(j + 1) * cfg.cols].max()) for j in range(groups))
+    x_tiles = ceil_div(conv.out_w, cfg.rows)
+    frame_w = max(conv.width + 2 * conv.padding, (x_tiles * cfg.rows - 1) * conv.stride + kw)
+    row_bytes = ceil_div(frame_w * words.out, words.bus) * words.bus
+    if row_bytes >= 1 << 16:
+        raise InputError(f"{name} width", conv.width, f"a frame row of under 64 KiB ({row_bytes} bytes)")
+    half = cfg.act_buf_bytes // 2
+    band_rows = half // row_bytes
+    if band_rows < kh:
+        raise InputError(f"{name} (width {conv.width}, {conv.channels} channels)",
+                         f"a frame row of {row_bytes} bytes",
+                         f"act_buf_bytes={cfg.act_buf_bytes} holding two bands of kh={kh} rows")
+    band_out = min(conv.out_h, (band_rows - kh) // conv.stride + 1)
+    plan = DepthwisePlan(
+        cfg=cfg, conv=conv, permutation=tuple(int(p) for p in permutation), group_bits=group_bits,
+        x_tiles=x_tiles, frame_w=frame_w, row_bytes=row_bytes, band_out=band_out,
+        wgt_slots=tuple(ceil_div(kh * kw * cfg.digits(b) * words.wgt, words.bus) * words.bus for b in group_bits),
+        param_slot=ceil_div(words.param, words.bus) * words.bus,
+        out_slot=ceil_div(cfg.rows * words.out, words.bus) * words.bus)
+    for buffer, block in (("wgt_buf_bytes", max(plan.wgt_slots)), ("param_buf_bytes", plan.param_slot),
+                          ("out_buf_bytes", plan.out_slot)):
+        if 2 * block > getattr(cfg, buffer):
+            raise InputError(name, f"{buffer}={getattr(cfg, buffer)}", f"room for two blocks of {block} bytes")
+    return plan
+
+
+def tap_order(kh: int, kw: int, stride: int) -> list[int]:
+    """Weight rows (tap (i, j) is row i * kw + j) in the order the array runs them (`rtl_gen.systolic_array`):
+    per kernel row, each stride phase's taps, the last first."""
+    return [i * kw + j for i in range(kh) for p in range(stride) for j in reversed(range(p, kw, stride))]
+
+
+@dataclass(frozen=True)
+class DepthwiseLayout:
+    """The DRAM image of a depthwise program and the address of every block in it."""
+    plan: DepthwisePlan
+    image: list[tuple[int, bytes]]
+    frames: dict[tuple[int, int], int]          # (group, image) -> address of its frame
+    wgt: list[int]                              # group -> digit planes
+    param: list[int]                            # group -> parameter word
+    out_addr: int
+    out_bytes: int
+    row_major: bool = False
+
+    def c_tile(self, i: int, j: int) -> int:
+        """Offset of tile ``i`` (image, output row, x tile in order) of group ``j`` in the output region."""
+        p = self.plan
+        return (j * (p.tiles // p.groups) + i) * p.out_slot
+
+    def decode(self, blob: bytes, *, signed: bool) -> np.ndarray:
+        """The output region's bytes -> the output (images x channels x out_h x out_w), channels in their own
+        order."""
+        p, cfg = self.plan, self.plan.cfg
+        conv, out_word = p.conv, isa.word_bytes(cfg).out
+        per_image = conv.out_h * p.x_tiles
+        out = np.zeros((conv.images, p.groups * cfg.cols, conv.out_h, p.x_tiles * cfg.rows), dtype=np.int64)
+        for j in range(p.groups):
+            for i in range(p.tiles // p.groups):
+                n, rest = divmod(i, per_image)
+                y, xt = divmod(rest, p.x_tiles)
+                at = self.c_tile(i, j)
+                words = [int.from_bytes(blob[at + r * out_word:at + (r + 1) * out_word], "little")
+                         for r in range(cfg.rows)]
+                out[n, j * cfg.cols:(j + 1) * cfg.cols, y, xt * cfg.rows:(xt + 1) * cfg.rows] = unpack_lanes(
+                    words, cfg.act_bits, cfg.cols, signed=signed).T
+        result = np.empty((conv.images, conv.channels, conv.out_h, conv.out_w), dtype=np.int64)
+        result[:, np.asarray(p.permutation)] = out[:, :conv.channels, :, :conv.out_w]
+        return result
+
+
+def lay_out_depthwise(p: DepthwisePlan, x: np.ndarray, w: np.ndarray, requant: Requant, *,
+                      base: int) -> DepthwiseLayout:
+    """``x`` (images x channels x height x width) as frames, ``w`` (channels x kh x kw) as each group's digit planes
+    in tap order, the parameter words and the output region (filled with `OUTPUT_FILL`)."""
+    cfg, conv = p.cfg, p.conv
+    words = isa.word_bytes(cfg)
+    kh, kw = conv.kernel
+    pad = conv.padding
+    channels = p.groups * cfg.cols
+    perm = np.asarray(p.permutation)
+    xs = np.zeros((conv.images, channels, p.frame_h, p.frame_w), dtype=np.int64)
+    xs[:, :conv.channels, pad:pad + conv.height, pad:pad + conv.width] = x[:, perm]
+    ws = np.zeros((channels, kh * kw), dtype=np.int64)
+    ws[:conv.channels] = np.asarray(w, dtype=np.int64).reshape(conv.channels, kh * kw)[perm]
+    col_bits = np.ones(channels, dtype=np.int64)
+    col_bits[:conv.channels] = np.asarray(conv.bits)[perm]
+    memory = _Allocator(base + OPERAND_BASE, words.bus)
+    frames = {}
+    for j in range(p.groups):
+        group = slice(j * cfg.cols, (j + 1) * cfg.cols)
+        for n in range(conv.images):
+            rows = [words_to_bytes(pack_lanes(xs[n, group, y].T, cfg.act_bits), words.out, words.bus)
+                    .ljust(p.row_bytes, b"\0") for y in range(p.frame_h)]
+            frames[j, n] = memory.place(b"".join(rows))
+    order = tap_order(kh, kw, conv.stride)
+    wgt = memory.region([
+        words_to_bytes(digit_planes(cfg, ws[j * cfg.cols:(j + 1) * cfg.cols, order].T,
+                                    col_bits[j * cfg.cols:(j + 1) * cfg.cols], cfg.digits(p.group_bits[j]),
+                                    filler_seed=j * 31), words.wgt, words.bus).ljust(p.wgt_slots[j], b"\0")
+        for j in range(p.groups)])
+    param = memory.region([
+        b"".join(param_record(*((requant.bias[src], requant.mult[src], requant.shift[src]) if src is not None
+                                else (0, 0, 0)), col_bits[col])
+                 for col in range(j * cfg.cols, (j + 1) * cfg.cols)
+                 for src in [int(perm[col]) if col < conv.channels else None]).ljust(p.param_slot, b"\0")
+        for j in range(p.groups)])
+    out_bytes = p.tiles * p.out_slot
+    out_addr = memory.place(bytes([OUTPUT_FILL]) * out_bytes)
+    return DepthwiseLayout(plan=p, image=memory.image, frames=frames, wgt=wgt, param=param, out_addr=out_addr,
+                           out_bytes=out_bytes)
+
+
+def schedule_depthwise(layout: DepthwiseLayout) -> Schedule:
+    """Groups outer (their weights and parameters resident, halves by group parity), bands inner (halves
+    alternating per step); each step's tiles in output order."""
+    p = layout.plan
+    cfg, conv = p.cfg, p.conv
+    pixel = isa.word_bytes(cfg).out
+    halves = Halves.of(cfg)
+    kh, kw = conv.kernel
+    steps = []
+    for j in range(p.groups):
+        wgt0, param0 = (j % 2) * halves.wgt, (j % 2) * halves.param
+        for n in range(conv.images):
+            for b, band in enumerate(p.bands()):
+                act0 = (len(steps) % 2) * halves.act
+                first_row = band.start * conv.stride
+                loads = [Load(isa.Opcode.LOAD_ACT, layout.frames[j, n] + first_row * p.row_bytes, act0,
+                              p.band_in(len(band)) * p.row_bytes)]
+                if n == 0 and b == 0:
+                    loads += [Load(isa.Opcode.LOAD_WGT, layout.wgt[j], wgt0, p.wgt_slots[j]),
+                              Load(isa.Opcode.LOAD_PARAM, layout.param[j], param0, p.param_slot)]
+                computes = tuple(
+                    TileCompute(i=(n * conv.out_h + y) * p.x_tiles + xt, j=j,
+                                act_addr=act0 + (y - band.start) * conv.stride * p.row_bytes
+                                + xt * cfg.rows * conv.stride * pixel,
+                                wgt_addr=wgt0, param_addr=param0, k=kh * kw, accumulate=False, emit=True,
+                                window=(p.row_bytes, kh, kw, conv.stride))
+                    for y in band for xt in range(p.x_tiles))
+                steps.append(Step(tuple(loads), computes))
+    return Schedule(steps=_number_outputs(steps), slots=out_slots(cfg, p.out_slot), slot_bytes=p.out_slot)
