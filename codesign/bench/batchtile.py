@@ -4,9 +4,9 @@
     codesign bench batchtile --device cuda --out build/bench/batchtile_cuda.json
 
 The space: every conv and linear layer of the ImageNet MobileNetV2 at 224 x 224 (`codesign.ir.layers.mobilenet_v2`),
-lowered by `codesign.ir.layers.gemms` (53 GEMM entries at uniform bits; a depthwise layer's groups with equal bits share
-one entry and its repeat count), with 8-bit weights, or with ``--weights mixed``: every output channel's bits drawn
-from {2, 4, 8} (seeded), so a depthwise layer splits into up to three entries. The hardware candidates are the grid
+lowered by `codesign.ir.layers.gemms` (53 GEMM entries; a depthwise layer is one, priced on the array's depthwise
+mode), with 8-bit weights, or with ``--weights mixed``: every output channel's bits drawn from {2, 4, 8} (seeded).
+The hardware candidates are the grid
 ``rows x cols`` in {4, 8, 16, 32}^2 x ``digit_bits`` in {1, 2, 4, 8}: 64 `HardwareConfig`s, every other field at
 its default (16 KiB activation and weight buffers, 8 KiB output, 4 KiB parameter buffer, 64-bit bus, max_k 4096 with
 a 32-bit accumulator). Every point of the mapping grid of `codesign.compiler.batchtile` is priced.

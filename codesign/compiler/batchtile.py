@@ -19,6 +19,11 @@ block), so the model is exact for dimensions that divide and close otherwise. Th
 fitted to RTL measurements by `sim.measure.calibrate` (`make calibrate`); without `build/calibration.json` the fit
 shipped with the package applies, else the defaults, and `load_constants` says so.
 
+A depthwise layer (a GEMM with a `Window`) has one plan, not a grid: `_price_depthwise` prices the program of
+`codesign.compiler.depthwise` (groups outer with their weights resident, bands of frame rows streaming, each band's
+DW_COMPUTE tiles at `codesign.hw.timing.depthwise_tile_cycles`) in the same tensors, and puts it at grid point 0;
+the layer's other points are masked.
+
 `price_mappings` is built from named parts: the terms a (hardware, layer) pair shares (`_pairs`: tile and digit
 counts, load and fetch times), the resident points (`_blocks`: extents, steps and fit; `_step_times`; their
 totals in `_price_resident`), the K split points (`_chunks`, `_chunk_step`, `_price_split`) and the grid's totals
@@ -134,6 +139,7 @@ class LayerBatch:
     n: torch.Tensor
     sorted_bits: torch.Tensor    # [L, Nmax] ascending, padded with the last value
     names: list[str]
+    window: dict | None = None   # depthwise layers' geometry, [L] each (zeros elsewhere), and ``depthwise`` [L] bool
 
     @classmethod
     def from_gemms(cls, gemms: list[Gemm], counts=None, names=None, device: str = "cpu",
@@ -145,8 +151,17 @@ class LayerBatch:
         def col(values):
             return torch.tensor(values, dtype=dtype, device=device)
 
+        windows = [g.window for g in gemms]
+        window = None
+        if any(windows):
+            window = {name: col([getattr(w, name) if w else 0 for w in windows])
+                      for name in ("height", "width", "stride", "padding", "images")}
+            window["kh"] = col([w.kernel[0] if w else 0 for w in windows])
+            window["kw"] = col([w.kernel[1] if w else 0 for w in windows])
+            window["depthwise"] = torch.tensor([w is not None for w in windows], device=device)
         return cls(gemms, col(counts or [1] * len(gemms)), col([g.m for g in gemms]), col([g.k for g in gemms]),
-                   col([g.n for g in gemms]), bits.to(device), names or [f"gemm{i}" for i in range(len(gemms))])
+                   col([g.n for g in gemms]), bits.to(device), names or [f"gemm{i}" for i in range(len(gemms))],
+                   window)
 
 
 def area_luts(cfg: HardwareConfig) -> float:
@@ -245,6 +260,13 @@ def price_mappings(hw: HardwareBatch, layers: LayerBatch, constants: Constants =
     resident = [x[..., :N_RESIDENT].view(H, L, N_EXTENTS, N_EXTENTS, 2) for x in (cycles, dram, valid)]
     _price_resident(p, *resident)
     kc_largest = _price_split(p, cycles[..., N_RESIDENT:], dram[..., N_RESIDENT:], valid[..., N_RESIDENT:])
+    if layers.window is not None:
+        dw_cycles, dw_dram, dw_valid = _price_depthwise(p, layers.window)
+        depthwise = layers.window["depthwise"][None, :]
+        valid &= ~depthwise[..., None]
+        valid[..., 0] |= depthwise & dw_valid
+        cycles[..., 0] = torch.where(depthwise, dw_cycles, cycles[..., 0])
+        dram[..., 0] = torch.where(depthwise, dw_dram, dram[..., 0])
     return _totals(p, cycles, dram, valid, kc_largest, mask)
 
 
@@ -463,6 +485,46 @@ def _price_split(p: _Pairs, cycles: torch.Tensor, dram: torch.Tensor, valid: tor
         (2 * _round_up(ch.kc * (p.max_d * t["p_wgt"])[..., None], bus) <= t["wgt_buf"][..., None]) & \
         (2 * p.param_slot <= t["param_buf"][..., None]) & p.out_fits[..., None]
     return ch.largest
+
+
+# ---- depthwise layers [H, L]
+
+def _price_depthwise(p: _Pairs, window: dict) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Cycles, DRAM bytes and fit of every layer's depthwise program (`codesign.compiler.depthwise`); meaningful
+    where the layer is depthwise. Steps are bands; the first band of a group loads its weights too."""
+    c, t, bus = p.c, p.t, p.bus
+    w = {name: v[None, :] for name, v in window.items()}                     # [1, L]
+    kh, kw, s, pad = w["kh"].clamp(min=1), w["kw"].clamp(min=1), w["stride"].clamp(min=1), w["padding"]
+    out_h = torch.floor((w["height"] + 2 * pad - kh) / s) + 1
+    out_w = torch.floor((w["width"] + 2 * pad - kw) / s) + 1
+    x_tiles = torch.ceil(out_w / t["rows"])                                   # [H, L]
+    frame_w = torch.maximum(w["width"] + 2 * pad, (x_tiles * t["rows"] - 1) * s + kw)
+    row_bytes = _round_up(frame_w * t["p_out"], bus)
+    band_rows = torch.floor(t["act_buf"] / 2 / row_bytes)
+    band_out = torch.minimum(out_h, torch.floor((band_rows - kh) / s) + 1).clamp(min=1)
+    bands = torch.ceil(out_h / band_out)
+    last_out = out_h - (bands - 1) * band_out
+    band_bytes = ((band_out - 1) * s + kh) * row_bytes
+    act_bytes = (bands - 1) * band_bytes + ((last_out - 1) * s + kh) * row_bytes      # per group and image
+    groups, images = p.n_tiles, w["images"]
+    steps = groups * images * bands
+    tiles = groups * images * out_h * x_tiles
+    last_tiles = last_out * x_tiles
+    wgt_slot = _round_up(p.k * p.avg_d * t["p_wgt"], bus)
+    fits = (band_rows >= kh) & (row_bytes < 1 << 16) & (p.k <= t["max_k"]) & p.out_fits & \
+        (2 * _round_up(p.k * p.max_d * t["p_wgt"], bus) <= t["wgt_buf"]) & (2 * t["param_slot"] <= t["param_buf"])
+    chains = kh * torch.where((s == 2) & (kw > 1), 2.0, 1.0)
+    tile_time = torch.maximum(chains * (t["rows"] - 1) + p.k * p.avg_d + t["fill"] + c.tile_gap, t["drain"])
+    unit = torch.clamp(torch.maximum(tile_time, p.store_time), min=2 * c.decode)
+    per_step = torch.where(steps > 1, (tiles - last_tiles) / (steps - 1).clamp(min=1), last_tiles)
+    a_load = p.load_time(band_bytes) + p.fetch_time(2 * per_step) + p.fetch_time(torch.ones_like(per_step))
+    w_load = p.load_time(wgt_slot) + p.load_time(t["param_slot"].expand_as(wgt_slot)) + \
+        p.fetch_time(2 * torch.ones_like(per_step))
+    both, body = a_load + w_load, per_step * unit
+    tail = last_tiles * unit + t["drain"] + p.store_time + c.fixed + 2 * p.latency
+    cycles = both + (groups - 1) * torch.maximum(both, body) + (steps - groups) * torch.maximum(a_load, body) + tail
+    dram = groups * (images * act_bytes + wgt_slot + t["param_slot"]) + tiles * t["out_slot"]
+    return cycles, dram, fits
 
 
 # ---- the grid [H, L, G]

@@ -24,54 +24,21 @@ from dataclasses import dataclass
 import numpy as np
 
 from codesign.compiler.layout import OPERAND_BASE, OUTPUT_FILL, _Allocator
+from codesign.compiler.mapping import Gemm, Window
 from codesign.compiler.schedule import Halves, Load, Schedule, Step, TileCompute, _number_outputs, out_slots
 from codesign.errors import InputError
 from codesign.hw import isa
 from codesign.hw.config import HardwareConfig, ceil_div
 from codesign.hw.operands import digit_planes, pack_lanes, param_record, unpack_lanes, words_to_bytes
 from codesign.hw.reference import Requant
-from codesign.hw.timing import DW_KERNEL_MAX, DW_STRIDES, depthwise_tile_cycles
-
-
-@dataclass(frozen=True)
-class DepthwiseConv:
-    """The shape of one depthwise layer: ``channels`` of ``height`` x ``width`` over ``images``, per-channel bits."""
-    channels: int
-    height: int
-    width: int
-    kernel: tuple[int, int]
-    stride: int
-    padding: int
-    bits: tuple[int, ...]
-    images: int = 1
-
-    def __post_init__(self) -> None:
-        kh, kw = self.kernel
-        for name, value, lo, hi in (("kernel height", kh, 1, DW_KERNEL_MAX), ("kernel width", kw, 1, DW_KERNEL_MAX),
-                                    ("padding", self.padding, 0, min(kh, kw) - 1)):
-            if not lo <= value <= hi:
-                raise InputError(f"depthwise {name}", value, f"an integer from {lo} to {hi}")
-        if self.stride not in DW_STRIDES:
-            raise InputError("depthwise stride", self.stride, f"one of {list(DW_STRIDES)}")
-        if len(self.bits) != self.channels:
-            raise InputError("depthwise bits", len(self.bits), f"one bit width per channel ({self.channels})")
-        if self.out_h < 1 or self.out_w < 1:
-            raise InputError("depthwise input", (self.height, self.width), "at least the kernel, padding included")
-
-    @property
-    def out_h(self) -> int:
-        return (self.height + 2 * self.padding - self.kernel[0]) // self.stride + 1
-
-    @property
-    def out_w(self) -> int:
-        return (self.width + 2 * self.padding - self.kernel[1]) // self.stride + 1
+from codesign.hw.timing import depthwise_tile_cycles
 
 
 @dataclass(frozen=True)
 class DepthwisePlan:
     """The geometry of a depthwise layer on one config: what the compiler emits and the cost model prices."""
     cfg: HardwareConfig
-    conv: DepthwiseConv
+    gemm: Gemm                          # with its window
     permutation: tuple[int, ...]        # channel order: channel permutation[c] runs in array column c
     group_bits: tuple[int, ...]         # widest weight bits per channel group
     x_tiles: int                        # tiles per output row
@@ -83,46 +50,52 @@ class DepthwisePlan:
     out_slot: int                       # bytes of one tile's output rows, bus-aligned
 
     @property
+    def window(self) -> Window:
+        return self.gemm.window
+
+    @property
     def groups(self) -> int:
         return len(self.group_bits)
 
     @property
     def frame_h(self) -> int:
-        return self.conv.height + 2 * self.conv.padding
+        return self.window.height + 2 * self.window.padding
 
     def band_in(self, band_out: int | None = None) -> int:
         """Frame rows a band of ``band_out`` output rows reads."""
-        return ((band_out or self.band_out) - 1) * self.conv.stride + self.conv.kernel[0]
+        return ((band_out or self.band_out) - 1) * self.window.stride + self.window.kernel[0]
 
     def bands(self) -> list[range]:
         """The output rows of each band."""
-        return [range(y0, min(y0 + self.band_out, self.conv.out_h)) for y0 in range(0, self.conv.out_h,
-                                                                                     self.band_out)]
+        out_h = self.window.out_h
+        return [range(y0, min(y0 + self.band_out, out_h)) for y0 in range(0, out_h, self.band_out)]
 
     @property
     def tiles(self) -> int:
         """DW_COMPUTE tiles of the whole layer."""
-        return self.groups * self.conv.images * self.conv.out_h * self.x_tiles
+        return self.groups * self.window.images * self.window.out_h * self.x_tiles
 
     def tile_cycles(self, group: int) -> int:
-        kh, kw = self.conv.kernel
-        return depthwise_tile_cycles(self.cfg, kh, kw, self.conv.stride, self.group_bits[group])
+        kh, kw = self.window.kernel
+        return depthwise_tile_cycles(self.cfg, kh, kw, self.window.stride, self.group_bits[group])
 
 
-def plan_depthwise(cfg: HardwareConfig, conv: DepthwiseConv, name: str = "depthwise") -> DepthwisePlan:
-    """The plan: channels sorted by bits into groups of ``cols``, and the tallest band two of which fit the
-    activation buffer; refused, naming the layer, when not even one kernel height of frame rows fits."""
+def plan_depthwise(cfg: HardwareConfig, gemm: Gemm, name: str = "depthwise") -> DepthwisePlan:
+    """The plan of a depthwise ``gemm`` (one with a window): channels sorted by bits into groups of ``cols``, and
+    the tallest band two of which fit the activation buffer; refused, naming the layer, when not even one kernel
+    height of frame rows fits."""
     words = isa.word_bytes(cfg)
+    conv = gemm.window
     kh, kw = conv.kernel
-    bits = np.asarray(conv.bits, dtype=np.int64)
+    bits = np.asarray(gemm.bits, dtype=np.int64)
     if bits.min() < 1 or bits.max() > cfg.weight_bits_max:
         raise InputError(f"{name} bits", bits.tolist(), f"integers from 1 to weight_bits_max={cfg.weight_bits_max}")
     if kh * kw > cfg.max_k:
         raise InputError(f"{name} kernel", conv.kernel, f"at most max_k={cfg.max_k} taps")
     permutation = np.argsort(bits, kind="stable")
-    groups = ceil_div(conv.channels, cfg.cols)
+    groups = ceil_div(gemm.n, cfg.cols)
     padded = np.ones(groups * cfg.cols, dtype=np.int64)
-    padded[:conv.channels] = bits[permutation]
+    padded[:gemm.n] = bits[permutation]
     group_bits = tuple(int(padded[j * cfg.cols:(j + 1) * cfg.cols].max()) for j in range(groups))
     x_tiles = ceil_div(conv.out_w, cfg.rows)
     frame_w = max(conv.width + 2 * conv.padding, (x_tiles * cfg.rows - 1) * conv.stride + kw)
@@ -132,12 +105,12 @@ def plan_depthwise(cfg: HardwareConfig, conv: DepthwiseConv, name: str = "depthw
     half = cfg.act_buf_bytes // 2
     band_rows = half // row_bytes
     if band_rows < kh:
-        raise InputError(f"{name} (width {conv.width}, {conv.channels} channels)",
+        raise InputError(f"{name} (width {conv.width}, {gemm.n} channels)",
                          f"a frame row of {row_bytes} bytes",
                          f"act_buf_bytes={cfg.act_buf_bytes} holding two bands of kh={kh} rows")
     band_out = min(conv.out_h, (band_rows - kh) // conv.stride + 1)
     plan = DepthwisePlan(
-        cfg=cfg, conv=conv, permutation=tuple(int(p) for p in permutation), group_bits=group_bits,
+        cfg=cfg, gemm=gemm, permutation=tuple(int(p) for p in permutation), group_bits=group_bits,
         x_tiles=x_tiles, frame_w=frame_w, row_bytes=row_bytes, band_out=band_out,
         wgt_slots=tuple(ceil_div(kh * kw * cfg.digits(b) * words.wgt, words.bus) * words.bus for b in group_bits),
         param_slot=ceil_div(words.param, words.bus) * words.bus,
@@ -173,10 +146,10 @@ class DepthwiseLayout:
         return (j * (p.tiles // p.groups) + i) * p.out_slot
 
     def decode(self, blob: bytes, *, signed: bool) -> np.ndarray:
-        """The output region's bytes -> the output (images x channels x out_h x out_w), channels in their own
-        order."""
+        """The output region's bytes -> C[M, N] as a GEMM's: M the output pixels in NHWC order (image, row,
+        column), N the channels in their own order."""
         p, cfg = self.plan, self.plan.cfg
-        conv, out_word = p.conv, isa.word_bytes(cfg).out
+        conv, out_word = p.window, isa.word_bytes(cfg).out
         per_image = conv.out_h * p.x_tiles
         out = np.zeros((conv.images, p.groups * cfg.cols, conv.out_h, p.x_tiles * cfg.rows), dtype=np.int64)
         for j in range(p.groups):
@@ -188,27 +161,27 @@ class DepthwiseLayout:
                          for r in range(cfg.rows)]
                 out[n, j * cfg.cols:(j + 1) * cfg.cols, y, xt * cfg.rows:(xt + 1) * cfg.rows] = unpack_lanes(
                     words, cfg.act_bits, cfg.cols, signed=signed).T
-        result = np.empty((conv.images, conv.channels, conv.out_h, conv.out_w), dtype=np.int64)
-        result[:, np.asarray(p.permutation)] = out[:, :conv.channels, :, :conv.out_w]
-        return result
+        result = np.empty((conv.images, p.gemm.n, conv.out_h, conv.out_w), dtype=np.int64)
+        result[:, np.asarray(p.permutation)] = out[:, :p.gemm.n, :, :conv.out_w]
+        return result.transpose(0, 2, 3, 1).reshape(-1, p.gemm.n)
 
 
 def lay_out_depthwise(p: DepthwisePlan, x: np.ndarray, w: np.ndarray, requant: Requant, *,
                       base: int) -> DepthwiseLayout:
     """``x`` (images x channels x height x width) as frames, ``w`` (channels x kh x kw) as each group's digit planes
     in tap order, the parameter words and the output region (filled with `OUTPUT_FILL`)."""
-    cfg, conv = p.cfg, p.conv
+    cfg, conv, channels_in = p.cfg, p.window, p.gemm.n
     words = isa.word_bytes(cfg)
     kh, kw = conv.kernel
     pad = conv.padding
     channels = p.groups * cfg.cols
     perm = np.asarray(p.permutation)
     xs = np.zeros((conv.images, channels, p.frame_h, p.frame_w), dtype=np.int64)
-    xs[:, :conv.channels, pad:pad + conv.height, pad:pad + conv.width] = x[:, perm]
+    xs[:, :channels_in, pad:pad + conv.height, pad:pad + conv.width] = x[:, perm]
     ws = np.zeros((channels, kh * kw), dtype=np.int64)
-    ws[:conv.channels] = np.asarray(w, dtype=np.int64).reshape(conv.channels, kh * kw)[perm]
+    ws[:channels_in] = np.asarray(w, dtype=np.int64).reshape(channels_in, kh * kw)[perm]
     col_bits = np.ones(channels, dtype=np.int64)
-    col_bits[:conv.channels] = np.asarray(conv.bits)[perm]
+    col_bits[:channels_in] = np.asarray(p.gemm.bits)[perm]
     memory = _Allocator(base + OPERAND_BASE, words.bus)
     frames = {}
     for j in range(p.groups):
@@ -227,7 +200,7 @@ def lay_out_depthwise(p: DepthwisePlan, x: np.ndarray, w: np.ndarray, requant: R
         b"".join(param_record(*((requant.bias[src], requant.mult[src], requant.shift[src]) if src is not None
                                 else (0, 0, 0)), col_bits[col])
                  for col in range(j * cfg.cols, (j + 1) * cfg.cols)
-                 for src in [int(perm[col]) if col < conv.channels else None]).ljust(p.param_slot, b"\0")
+                 for src in [int(perm[col]) if col < channels_in else None]).ljust(p.param_slot, b"\0")
         for j in range(p.groups)])
     out_bytes = p.tiles * p.out_slot
     out_addr = memory.place(bytes([OUTPUT_FILL]) * out_bytes)
@@ -239,7 +212,7 @@ def schedule_depthwise(layout: DepthwiseLayout) -> Schedule:
     """Groups outer (their weights and parameters resident, halves by group parity), bands inner (halves
     alternating per step); each step's tiles in output order."""
     p = layout.plan
-    cfg, conv = p.cfg, p.conv
+    cfg, conv = p.cfg, p.window
     pixel = isa.word_bytes(cfg).out
     halves = Halves.of(cfg)
     kh, kw = conv.kernel

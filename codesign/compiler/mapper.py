@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from codesign.compiler.batchtile import Constants, HardwareBatch, LayerBatch, load_constants, price_mappings
+from codesign.compiler.depthwise import plan_depthwise
 from codesign.compiler.mapping import Gemm, Mapping, check_fits, plan, simple_mapping
 from codesign.errors import InputError
 from codesign.hw.config import HardwareConfig
@@ -12,19 +13,24 @@ from codesign.ir.layers import Layer, check_layer_bits, gemms, placement
 def best_mappings(cfg: HardwareConfig, entries: list[tuple[str, Gemm, int]], constants: Constants, *,
                   latency: float) -> list[dict]:
     """Per (name, GEMM, count): the cheapest mapping and its predicted cycles, DRAM bytes and energy. A GEMM
-    that no mapping fits is an error naming it and the buffer that is too small."""
+    that no mapping fits is an error naming it and the buffer that is too small. A depthwise GEMM (one with a
+    window) has one program, the compiler's (`codesign.compiler.depthwise`); its ``mapping`` is the default."""
     costs = price_mappings(HardwareBatch.from_configs([cfg]), LayerBatch.from_gemms(
         [g for _, g, _ in entries], counts=[c for _, _, c in entries]), constants, latency=latency)
     best = {key: value[0] for key, value in costs.best().items()}
     results = []
     for i, (name, gemm, count) in enumerate(entries):
         if not bool(costs.valid[0, i].any()):
-            check_fits(plan(cfg, gemm, simple_mapping(cfg, gemm, name)), name)   # raises, naming the buffer
+            if gemm.window is not None:
+                plan_depthwise(cfg, gemm, name)                                  # raises, naming the buffer
+            else:
+                check_fits(plan(cfg, gemm, simple_mapping(cfg, gemm, name)), name)
             raise InputError(name, f"M={gemm.m} K={gemm.k} N={gemm.n}", "a GEMM that some mapping fits")
         mapping = Mapping(bm=int(best["bm"][i]), bn=int(best["bn"][i]), kc=int(best["kc"][i]),
                           order=("weights", "acts")[int(best["order"][i])], group=True)
         results.append({"name": name, "m": gemm.m, "k": gemm.k, "n": gemm.n, "count": count,
-                        "mapping": mapping.to_dict(), "cycles": float(best["cycles"][i]),
+                        "depthwise": gemm.window is not None, "mapping": mapping.to_dict(),
+                        "cycles": float(best["cycles"][i]),
                         "dram_bytes": float(best["dram_bytes"][i]), "energy_pj": float(best["energy_pj"][i])})
     return results
 

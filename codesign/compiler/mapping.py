@@ -26,6 +26,7 @@ import numpy as np
 from codesign.errors import InputError
 from codesign.hw import isa
 from codesign.hw.config import HardwareConfig, ceil_div
+from codesign.hw.timing import DW_KERNEL_MAX, DW_STRIDES
 
 ORDERS = ("weights", "acts")
 MAX_ROW_BYTES = 1 << 15        # DMA rows are split at 32 KiB (the command's row_bytes field is 16 bits)
@@ -52,16 +53,55 @@ class Mapping:
 
 
 @dataclass(frozen=True)
+class Window:
+    """A depthwise convolution's geometry: ``images`` of ``height`` x ``width``, a ``kernel`` (kh, kw) at ``stride``
+    with ``padding`` zeros on every side. It runs on the array's depthwise mode (`codesign.compiler.depthwise`)."""
+    height: int
+    width: int
+    kernel: tuple[int, int]
+    stride: int
+    padding: int
+    images: int = 1
+
+    def __post_init__(self) -> None:
+        kh, kw = self.kernel
+        for name, value, lo, hi in (("kernel height", kh, 1, DW_KERNEL_MAX), ("kernel width", kw, 1, DW_KERNEL_MAX),
+                                    ("padding", self.padding, 0, min(kh, kw) - 1)):
+            if not lo <= value <= hi:
+                raise InputError(f"depthwise {name}", value, f"an integer from {lo} to {hi}")
+        if self.stride not in DW_STRIDES:
+            raise InputError("depthwise stride", self.stride, f"one of {list(DW_STRIDES)}")
+        if self.out_h < 1 or self.out_w < 1:
+            raise InputError("depthwise input", (self.height, self.width), "at least the kernel, padding included")
+
+    @property
+    def out_h(self) -> int:
+        return (self.height + 2 * self.padding - self.kernel[0]) // self.stride + 1
+
+    @property
+    def out_w(self) -> int:
+        return (self.width + 2 * self.padding - self.kernel[1]) // self.stride + 1
+
+
+@dataclass(frozen=True)
 class Gemm:
-    """The GEMM of one layer (or of one group of a grouped conv): shapes and per-output-channel weight bits."""
+    """The GEMM of one layer (or of one group of a grouped conv): shapes and per-output-channel weight bits.
+
+    With a ``window`` it is a depthwise layer: ``M = images * out_h * out_w`` output pixels, ``K = kh * kw`` taps and
+    ``N`` channels, each channel's column reading only its own input channel.
+    """
     m: int
     k: int
     n: int
     bits: tuple[int, ...]       # per output channel, length n
+    window: Window | None = None
 
     def __post_init__(self) -> None:
         if len(self.bits) != self.n:
             raise InputError("gemm.bits", len(self.bits), f"one bit width per output channel ({self.n})")
+        w = self.window
+        if w is not None and (self.m, self.k) != (w.images * w.out_h * w.out_w, w.kernel[0] * w.kernel[1]):
+            raise InputError("gemm (M, K)", (self.m, self.k), "images * out_h * out_w and kh * kw of its window")
 
 
 @dataclass(frozen=True)

@@ -17,10 +17,12 @@ import math
 from dataclasses import dataclass
 
 from codesign.compiler.batchtile import EXTENT_BITS, N_EXTENTS, N_RESIDENT, Constants
+from codesign.compiler.depthwise import plan_depthwise
 from codesign.compiler.mapping import K_SPLITS, MAX_ROW_BYTES, Gemm, Mapping, enumerate_mappings
+from codesign.errors import InputError
 from codesign.hw import isa
 from codesign.hw.config import HardwareConfig, ceil_div
-from codesign.hw.timing import drain_cycles, fill_cycles
+from codesign.hw.timing import depthwise_chains, drain_cycles, fill_cycles
 
 GRID_POINTS = N_RESIDENT + K_SPLITS
 
@@ -149,6 +151,30 @@ def _resident_point(p: _Pair, bm_e: int, bn_e: int, order: int) -> float:
     return cycles * p.count
 
 
+def _depthwise_point(p: _Pair, cfg: HardwareConfig, gemm: Gemm) -> float:
+    """A depthwise layer's one program, its geometry from the compiler's own plan (`plan_depthwise`, which also
+    decides whether it fits): groups outer, bands inner."""
+    try:
+        plan = plan_depthwise(cfg, gemm)
+    except InputError:
+        return math.inf
+    c, window = p.constants, gemm.window
+    kh, kw = window.kernel
+    bands = plan.bands()
+    steps = plan.groups * window.images * len(bands)
+    last_tiles = len(bands[-1]) * plan.x_tiles
+    per_step = (plan.tiles - last_tiles) / (steps - 1) if steps > 1 else last_tiles
+    chains = len(depthwise_chains(kh, kw, window.stride))
+    tile_time = max(chains * (cfg.rows - 1) + p.k * p.avg_d + p.fill + c.tile_gap, p.drain)
+    unit = max(tile_time, p.store_time, 2 * c.decode)
+    a_load = _load_time(p, plan.band_in() * plan.row_bytes) + _fetch_time(p, 2 * per_step) + _fetch_time(p, 1)
+    w_load = _load_time(p, p.wgt_slot) + _load_time(p, p.param_slot) + _fetch_time(p, 2)
+    both, body = a_load + w_load, per_step * unit
+    tail = last_tiles * unit + p.drain + p.store_time + c.fixed + 2 * p.latency
+    cycles = both + (plan.groups - 1) * max(both, body) + (steps - plan.groups) * max(a_load, body) + tail
+    return cycles * p.count
+
+
 def _split_point(p: _Pair, split: int) -> float:
     """Bm = bn = 1 and K in chunks of the largest chunk that fits, halved ``split`` times."""
     kc = math.floor(p.kc_largest / 2.0 ** split)
@@ -185,6 +211,8 @@ def price_grid(cfg: HardwareConfig, gemm: Gemm, count: int = 1, constants: Const
     """Cycles of every grid point of ``gemm`` on ``cfg`` (times ``count``), ``math.inf`` where the point is masked.
     A point's fit is checked first and only the points that fit are priced, as a loop would."""
     p = _pair(cfg, gemm, count, constants, latency)
+    if gemm.window is not None:
+        return [_depthwise_point(p, cfg, gemm)] + [math.inf] * (GRID_POINTS - 1)
     cycles = []
     for index in range(GRID_POINTS):
         if index < N_RESIDENT:
@@ -221,6 +249,8 @@ def price_mapping(cfg: HardwareConfig, gemm: Gemm, mapping: Mapping, count: int 
                   constants: Constants = Constants(), *, latency: float = 20.0) -> float:
     """One mapping's cycles by the same formulas: what a caller without BatchTile uses one mapping at a time."""
     p = _pair(cfg, gemm, count, constants, latency)
+    if gemm.window is not None:
+        return _depthwise_point(p, cfg, gemm)
     if mapping.kc:
         for split in range(K_SPLITS):
             if math.floor(p.kc_largest / 2.0 ** split) == mapping.kc:
@@ -242,7 +272,8 @@ def api_search(configs: list[HardwareConfig], gemms: list[Gemm], counts: list[in
     for cfg in configs:
         row = []
         for gemm, count in zip(gemms, counts):
-            row.append(min((price_mapping(cfg, gemm, mp, count, constants, latency=latency)
-                            for mp in enumerate_mappings(cfg, gemm)), default=math.inf))
+            mappings = [Mapping()] if gemm.window is not None else enumerate_mappings(cfg, gemm)
+            row.append(min((price_mapping(cfg, gemm, mp, count, constants, latency=latency) for mp in mappings),
+                           default=math.inf))
         best.append(row)
     return best

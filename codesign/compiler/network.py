@@ -3,7 +3,8 @@ lowered with their best mappings to programs (`codesign ohq --programs`, `codesi
 
 Each accelerator layer (`codesign.ir.layers.placement`) is compiled from the integer model's own inputs to it; the
 host forms the operands with `codesign.ir.executor.gemm_operands` (im2col; the classifier's weights repeated for each
-pooled pixel; a depthwise layer as one N = 1 GEMM per channel). Each GEMM gets its BatchTile-best mapping for the
+pooled pixel), or, for a depthwise layer on the array's depthwise mode, the padded input frames of
+`codesign.compiler.depthwise`. Each GEMM gets its BatchTile-best mapping for the
 whole image batch (M = images * H_out * W_out), so the cycles BatchTile predicts are for the programs that run.
 """
 
@@ -16,7 +17,7 @@ import numpy as np
 from codesign.compiler.batchtile import load_constants
 from codesign.compiler.mapper import best_mappings, gemm_entries
 from codesign.compiler.mapping import Mapping
-from codesign.compiler.program import Program, compile_gemm
+from codesign.compiler.program import Program, compile_depthwise, compile_gemm
 from codesign.errors import InputError
 from codesign.files import atomic_write_bytes, atomic_write_json, check_file_name
 from codesign.hw.config import HardwareConfig
@@ -53,6 +54,13 @@ def price_network(cfg: HardwareConfig, model: IntegerModel, images: int, latency
 
 
 def compile_layer(cfg: HardwareConfig, layer: IntegerLayer, x: np.ndarray, plan: dict) -> list[Program]:
+    """The programs of one layer from its NHWC input ``x``; ``plan`` maps each GEMM's bits to its best mapping
+    (`price_network`). A depthwise layer that BatchTile priced on the depthwise mode is one DW_COMPUTE program."""
+    windowed = plan.get(tuple(int(b) for b in layer.w_bits), {}).get("depthwise") if layer.kind == "dwconv" else False
+    if windowed:
+        return [compile_depthwise(cfg, np.asarray(x).transpose(0, 3, 1, 2), layer.weight[:, 0], layer.w_bits,
+                                  layer.requant, stride=layer.stride, padding=layer.padding,
+                                  act_signed=layer.in_signed[0], name=layer.name)]
     programs: list[Program] = []
     for a, w, bits, requant in gemm_operands(layer, x):
         mapping = Mapping(**plan[tuple(int(b) for b in bits)]["mapping"])

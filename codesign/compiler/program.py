@@ -17,7 +17,6 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from codesign.compiler.depthwise import (
-    DepthwiseConv,
     DepthwiseLayout,
     DepthwisePlan,
     lay_out_depthwise,
@@ -25,7 +24,7 @@ from codesign.compiler.depthwise import (
     schedule_depthwise,
 )
 from codesign.compiler.layout import DramLayout, lay_out
-from codesign.compiler.mapping import MAX_ROW_BYTES, Gemm, Mapping, Plan, check_fits, plan
+from codesign.compiler.mapping import MAX_ROW_BYTES, Gemm, Mapping, Plan, Window, check_fits, plan
 from codesign.compiler.schedule import Load, Schedule, TileCompute, schedule
 from codesign.errors import InputError
 from codesign.hw import isa
@@ -54,8 +53,8 @@ class Program:
         return isa.assemble(self.commands)
 
     def decode_c(self, blob: bytes) -> np.ndarray:
-        """The output region's bytes -> C[M, N] in the GEMM's own channel order (a depthwise program: the output,
-        images x channels x height x width)."""
+        """The output region's bytes -> C[M, N] in the GEMM's own channel order (a depthwise program: M the output
+        pixels in NHWC order)."""
         return self._layout.decode(blob, signed=self._out_signed)
 
 
@@ -87,9 +86,11 @@ def compile_depthwise(cfg: HardwareConfig, x: np.ndarray, w: np.ndarray, bits, r
     w = np.asarray(w, dtype=np.int64)
     if x.ndim != 4 or w.ndim != 3 or w.shape[0] != x.shape[1]:
         raise InputError(f"{name} shapes", (x.shape, w.shape), "x of N x C x H x W and w of C x kh x kw")
-    conv = DepthwiseConv(channels=x.shape[1], height=x.shape[2], width=x.shape[3], kernel=(w.shape[1], w.shape[2]),
-                         stride=stride, padding=padding, bits=tuple(int(b) for b in bits), images=x.shape[0])
-    p = plan_depthwise(cfg, conv, name)
+    window = Window(height=x.shape[2], width=x.shape[3], kernel=(w.shape[1], w.shape[2]), stride=stride,
+                    padding=padding, images=x.shape[0])
+    gemm = Gemm(window.images * window.out_h * window.out_w, w.shape[1] * w.shape[2], x.shape[1],
+                tuple(int(b) for b in bits), window)
+    p = plan_depthwise(cfg, gemm, name)
     layout = lay_out_depthwise(p, x, w, requant, base=base)
     steps = schedule_depthwise(layout)
     commands = emit_commands(steps, layout, requant, act_signed=act_signed)

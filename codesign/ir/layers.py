@@ -6,8 +6,11 @@ of `codesign.compiler.mapping`, and `placement` says where it runs:
 
 - `Conv2d`: im2col, then one GEMM per group with ``M = batch * out_h * out_w``, ``K = in_channels / groups * kh *
   kw``, ``N = out_channels / groups``. Groups whose channels have the same weight bits share one `Lowered` entry
-  with a repeat count, so MobileNetV2's depthwise layers (``groups = C``: C GEMMs of ``N = 1``, ``K = kh * kw``)
-  cost a few entries, not C. Accelerator.
+  with a repeat count. Accelerator.
+- a depthwise `Conv2d` that the array's depthwise mode takes (`depthwise_window`: kernels up to 7, stride 1 or 2,
+  the same stride and padding both ways, no dilation): one GEMM with a `Window`, ``M = batch * out_h * out_w``,
+  ``K = kh * kw``, ``N = C``, windowed on chip (`codesign.compiler.depthwise`). Other depthwise convs lower as
+  grouped ones, C GEMMs of ``N = 1``. Accelerator.
 - `Linear`: one GEMM with ``M = batch``, ``K = in_features``, ``N = out_features``. Accelerator.
 - `HostOp`: element-wise and pooling operations (residual add, ReLU, pools). Host; no GEMM.
 
@@ -29,10 +32,11 @@ from dataclasses import KW_ONLY, MISSING, dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from codesign.compiler.mapping import Gemm
+from codesign.compiler.mapping import Gemm, Window
 from codesign.errors import InputError
 from codesign.files import atomic_write_json, check_file_name, read_json
 from codesign.hw.config import HardwareConfig
+from codesign.hw.timing import DW_KERNEL_MAX, DW_STRIDES
 
 if TYPE_CHECKING:       # the export pulls in torch; the cost model and the compiler need not
     from codesign.quant.export import IntegerModel
@@ -249,10 +253,22 @@ def gemms(layer: Layer) -> list[Lowered]:
     if isinstance(layer, HostOp):
         return []
     m = layer.batch * layer.out_h * layer.out_w
+    window = depthwise_window(layer)
+    if window is not None:
+        return [Lowered(Gemm(m, layer.kernel[0] * layer.kernel[1], layer.out_channels, layer.w_bits, window))]
     k = layer.in_channels // layer.groups * layer.kernel[0] * layer.kernel[1]
     n = layer.out_channels // layer.groups
     counts = Counter(layer.w_bits[g * n:(g + 1) * n] for g in range(layer.groups))
     return [Lowered(Gemm(m, k, n, bits), count) for bits, count in counts.items()]
+
+
+def depthwise_window(layer: Conv2d) -> Window | None:
+    """The `Window` of a depthwise conv that the array's depthwise mode runs, or None (see the module docstring)."""
+    (kh, kw), (sh, sw), (ph, pw) = layer.kernel, layer.stride, layer.padding
+    if not (layer.depthwise and layer.out_channels == layer.in_channels and layer.dilation == (1, 1)
+            and sh == sw in DW_STRIDES and ph == pw < min(kh, kw) and max(kh, kw) <= DW_KERNEL_MAX):
+        return None
+    return Window(height=layer.in_h, width=layer.in_w, kernel=(kh, kw), stride=sh, padding=ph, images=layer.batch)
 
 
 def check_layer_bits(cfg: HardwareConfig, layer: Layer) -> None:
@@ -274,9 +290,9 @@ def macs(layer: Layer) -> int:
 def placement(layer: Layer) -> str:
     """``"accelerator"`` for a conv or linear layer, ``"host"`` for a `HostOp`.
 
-    A depthwise conv runs on the accelerator too, as per-channel GEMMs of N = 1: it uses 1 of the array's ``cols``
-    columns, and `gemms` reports it that way so the cost model prices it honestly (slowly). The host is the
-    alternative the compiler may choose instead.
+    A depthwise conv runs on the accelerator too: on its depthwise mode (`depthwise_window`), or else as per-channel
+    GEMMs of N = 1, which use 1 of the array's ``cols`` columns and which `gemms` reports that way, so the cost model
+    prices them honestly (slowly).
     """
     return "host" if isinstance(layer, HostOp) else "accelerator"
 

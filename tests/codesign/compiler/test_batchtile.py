@@ -6,7 +6,7 @@ import torch
 
 from codesign.bench.batchtile import hardware_candidates, network_gemms
 from codesign.compiler.batchtile import N_RESIDENT, HardwareBatch, LayerBatch, price_mappings
-from codesign.compiler.mapping import K_SPLITS, ORDERS, Gemm, Mapping, enumerate_mappings, fit_problem, plan
+from codesign.compiler.mapping import K_SPLITS, ORDERS, Gemm, Mapping, Window, enumerate_mappings, fit_problem, plan
 from codesign.compiler.naive_pricing import GRID_POINTS, search
 from codesign.hw.config import HardwareConfig
 
@@ -149,7 +149,7 @@ def test_a_layer_larger_than_the_buffers_still_has_a_k_split():
 
 def test_bench_space_is_mobilenet_v2_on_64_candidates():
     assert len(network_gemms()) == 53
-    assert len(network_gemms("mixed")) > 53           # a depthwise layer splits by bits
+    assert len(network_gemms("mixed")) == 53          # a depthwise layer is one entry, whatever its bits
     candidates = hardware_candidates()
     assert len(set(candidates)) == 64
 
@@ -192,3 +192,37 @@ def test_a_damaged_calibration_file_names_the_file_and_the_key(tmp_path):
         path.write_text(text)
         with pytest.raises(InputError, match=message):
             load_constants(path)
+
+
+def random_depthwise(seed: int, count: int = 8) -> list[Gemm]:
+    """Depthwise layers of every kernel and stride, from a few pixels to wider than the small config's buffer."""
+    rng = random.Random(seed)
+    gemms = []
+    for i in range(count):
+        kh, kw = rng.randint(1, 7), rng.randint(1, 7)
+        window = Window(height=rng.randint(kh, 60), width=rng.randint(kw, 130), kernel=(kh, kw),
+                        stride=rng.choice((1, 2)), padding=rng.randint(0, min(kh, kw) - 1), images=rng.randint(1, 3))
+        n = rng.randint(1, 70)
+        bits = (rng.choice(BITS),) * n if i % 3 == 0 else tuple(rng.choice(BITS) for _ in range(n))
+        gemms.append(Gemm(window.images * window.out_h * window.out_w, kh * kw, n, bits, window))
+    return gemms
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_depthwise_layers_are_priced_as_the_compiler_plans_them(seed):
+    """A depthwise layer has one point, the compiler's plan: the naive loop (whose fit is `plan_depthwise`'s)
+    agrees with BatchTile, with GEMMs in the same batch."""
+    gemms = random_depthwise(seed) + random_gemms(seed, count=2)
+    naive = search(CONFIGS, gemms)
+    costs = priced(CONFIGS, gemms)
+    for h in range(len(CONFIGS)):
+        for layer, gemm in enumerate(gemms):
+            grid = naive.cycles[h][layer]
+            assert [math.isfinite(v) for v in grid] == costs.valid[h, layer].tolist(), (h, gemm)
+            if gemm.window is not None:
+                assert not any(math.isfinite(v) for v in grid[1:])
+            for mine, other in zip(grid, costs.cycles[h, layer].double().tolist()):
+                if math.isfinite(mine):
+                    assert other == pytest.approx(mine, rel=1e-4)
+    assert any(costs.valid[h, layer, 0] for h in range(len(CONFIGS)) for layer in range(8))
+    assert not all(costs.valid[h, layer, 0] for h in range(len(CONFIGS)) for layer in range(8))

@@ -1,14 +1,15 @@
-"""The whole accelerator on Verilator: GEMM programs from simulated DRAM, latency and backpressure, errors."""
+"""The whole accelerator on Verilator: GEMM and depthwise programs from simulated DRAM, latency and backpressure,
+errors."""
 
 import numpy as np
 import pytest
 
 from codesign.compiler.mapping import Gemm, simple_mapping
-from codesign.compiler.program import compile_gemm
+from codesign.compiler.program import compile_depthwise, compile_gemm
 from codesign.hw import csr, isa
 from codesign.hw.config import HardwareConfig
-from codesign.hw.isa import Compute, Dma, End, Opcode
-from codesign.hw.reference import gemm_requant
+from codesign.hw.isa import Compute, Dma, DwCompute, End, Opcode
+from codesign.hw.reference import Requant, depthwise_requant, gemm_requant
 from sim.build import simulator_available
 from sim.runs.gemm import check_gemm_job, gemm_job, random_gemm
 from sim.system.runner import run_session
@@ -32,6 +33,30 @@ def _gemm(cfg, m, k, n, seed, act_signed=False, out_layout="tiles"):
     want = gemm_requant(cfg, a, w, bits, requant, act_signed=act_signed)
     mapping = simple_mapping(cfg, Gemm(len(a), k, n, tuple(bits.tolist())))
     return compile_gemm(cfg, a, w, bits, requant, mapping, act_signed=act_signed, out_layout=out_layout), want
+
+
+# Per config, depthwise layers (channels, height, width, kernel, stride, padding): every kernel and stride, odd
+# sizes, channels not a multiple of the columns; the small buffers hold only a few narrow frame rows.
+DEPTHWISE = {
+    "4x4-g2-bus128-small": [(6, 5, 3, 3, 1, 1), (5, 6, 4, 1, 2, 0)],
+    "3x5-g1-bus256": [(7, 9, 11, 5, 1, 2), (11, 10, 9, 7, 2, 3)],
+    "8x8-g8-bus64": [(13, 10, 10, 3, 2, 1), (9, 8, 11, 7, 1, 3)],
+}
+
+
+def _depthwise(cfg, channels, height, width, kernel, stride, padding, seed, act_signed=False):
+    """A random depthwise layer (mixed bits 2..8 per channel) as a program, and its reference output."""
+    rng = np.random.default_rng(seed)
+    bits = rng.integers(2, cfg.weight_bits_max + 1, channels)
+    lo = -(1 << (cfg.act_bits - 1)) if act_signed else 0
+    x = rng.integers(lo, lo + (1 << cfg.act_bits), size=(1, channels, height, width))
+    w = np.stack([rng.integers(-(1 << (b - 1)), 1 << (b - 1), size=(kernel, kernel)) for b in bits])
+    requant = Requant(bias=rng.integers(-(1 << 10), 1 << 10, channels), mult=rng.integers(1 << 14, 1 << 15, channels),
+                      shift=np.full(channels, 16 + cfg.act_bits), relu=not act_signed, out_bits=cfg.act_bits)
+    want = depthwise_requant(cfg, x, w, bits, requant, stride=stride, padding=padding, act_signed=act_signed)
+    want = want.transpose(0, 2, 3, 1).reshape(-1, channels)                  # C[M, N]: NHWC pixels by channels
+    program = compile_depthwise(cfg, x, w, bits, requant, stride=stride, padding=padding, act_signed=act_signed)
+    return program, want
 
 
 def _bad_run(commands_or_blob, timeout=5000):
@@ -82,6 +107,19 @@ def test_system(name):
         gemm_job(plain),                      # after the AXI errors (the last one without a soft reset)
     ]
     jobs[-1]["steps"].insert(0, {"op": "soft_reset"})
+    # ---- depthwise: layers between GEMMs in the same session, one under latency and backpressure; DW_COMPUTE's
+    # own field checks
+    depthwise = [_depthwise(cfg, *shape, seed=20 + i, act_signed=i == 1) for i, shape in enumerate(DEPTHWISE[name])]
+    dw_base = len(jobs)
+    jobs += [gemm_job(depthwise[0][0]), gemm_job(depthwise[1][0], latency=40, backpressure=0.3, seed=8),
+             gemm_job(plain)]
+    dw_params = [Dma(opcode=Opcode.LOAD_PARAM, dram_addr=zero_params, rows=1, row_bytes=max(words.param, bus),
+                     push_next=True)]
+    jobs += [_then_recover(_bad_run(dw_params + [DwCompute(kh=0, pop_prev=True), End()]), plain),
+             _then_recover(_bad_run(dw_params + [DwCompute(row_pitch=words.out + words.out // 2, pop_prev=True),
+                                                 End()]), plain),
+             _then_recover(_bad_run(dw_params + [DwCompute(kh=7, kw=7, row_pitch=cfg.act_buf_bytes // 4,
+                                                           pop_prev=True), End()]), plain)]
     results = run_session(cfg, jobs)
 
     identity = results[0][0]
@@ -112,6 +150,17 @@ def test_system(name):
         run = results[index][-2]
         assert run["error"] == code and run["done"] and not run["timed_out"], (index, run)
     assert check_gemm_job(plain, want_plain, results[11])["bit_exact"]
+
+    for index, (program, want) in enumerate(depthwise):
+        report = check_gemm_job(program, want, results[dw_base + index])
+        assert report["bit_exact"], (index, report)
+        assert report["compute_cycles"] == program.compute_cycles       # `depthwise_tile_cycles`, exactly
+    assert check_gemm_job(plain, want_plain, results[dw_base + 2])["bit_exact"]
+    for index, code in ((dw_base + 3, "BAD_FIELD"), (dw_base + 4, "ALIGNMENT"), (dw_base + 5, "BUFFER_RANGE")):
+        bad = results[index][1]
+        assert bad["error"] == code and bad["done"] and not bad["timed_out"], (index, bad)
+        assert bad["error_pc"] == 1
+        assert check_gemm_job(plain, want_plain, results[index])["bit_exact"], index
 
 
 @pytest.mark.skipif(not simulator_available("icarus"), reason="iverilog is not installed")
