@@ -2,13 +2,16 @@
 
     codesign bench depthwise --out build/bench/depthwise.json     (make bench-depthwise; seconds, no simulation)
 
-A depthwise layer lowers to one ``N = 1`` GEMM per channel (`codesign.ir.layers.gemms`): it runs on one column of
-the array with host im2col, so it uses 1/cols of the PEs and its A moves ``kh * kw`` times the input feature map.
-This benchmark measures what that costs, with the cost model the search uses, so that a depthwise path can be
-judged against the same figures (before and after side by side).
+Two paths side by side, each priced by the cost model the search uses:
+
+- ``before``: a depthwise layer as one ``N = 1`` GEMM per channel (`codesign.ir.layers.gemms` with
+  ``windowed=False``): one column of the array with host im2col, so 1/cols of the PEs, and its A moves ``kh * kw``
+  times the input feature map;
+- ``after``: the array's depthwise mode (`codesign.compiler.depthwise`): channels across the columns, output pixels
+  down the rows, the input windowed on chip.
 
 For each configuration of `CONFIGS` (64 KiB activation and weight buffers, every other field at its default),
-`codesign.compiler.mapper.map_layers` (what ``codesign map`` runs: BatchTile's best mapping per layer, the
+BatchTile's best mapping per layer (`codesign.compiler.mapper.best_mappings`, what ``codesign map`` runs, the
 calibrated constants) on `codesign.ir.layers.mobilenet_v2` at 224 x 224 with uniform weight bits gives:
 
 - ``total_cycles`` and ``dram_bytes`` per image;
@@ -22,8 +25,8 @@ calibrated constants) on `codesign.ir.layers.mobilenet_v2` at 224 x 224 with uni
   stalls, so a peer's lower bound for this dataflow rather than a like-for-like figure; our ratio to it, with and
   without the depthwise layers.
 
-``targets`` holds issue 14's goals for the depthwise path, whether the current figures meet them, and whether the
-bounds above allow them (``attainable``).
+``targets`` holds issue 14's goals for the depthwise path, whether the ``after`` figures meet them (DRAM bytes
+against ``before``), and whether the bounds above allow them (``attainable``).
 """
 
 from __future__ import annotations
@@ -33,14 +36,17 @@ import time
 from pathlib import Path
 
 from codesign.bench.environment import bench_environment
-from codesign.compiler.mapper import gemm_entries, map_layers
+from codesign.compiler.batchtile import load_constants
+from codesign.compiler.mapper import best_mappings
 from codesign.files import atomic_write_json
 from codesign.hw.config import HardwareConfig
 from codesign.hw.isa import PARAM_RECORD_BYTES
-from codesign.ir.layers import Conv2d, Layer, mobilenet_v2
+from codesign.ir.layers import Conv2d, Layer, gemms, mobilenet_v2
 
 RESOLUTION = 224
 BUFFER_BYTES = 64 * 1024
+LATENCY = 20.0
+PATHS = ("before", "after")
 # The issue's table: name -> (config fields, uniform weight bits).
 CONFIGS = {
     "8x8_g2_bus64_w8": (dict(rows=8, cols=8, digit_bits=2, axi_data_bits=64), 8),
@@ -75,27 +81,31 @@ def least_dram_bytes(layer: Conv2d, w_bits: int) -> float:
     return activations + layer.out_channels * (layer.kernel[0] * layer.kernel[1] * w_bits / 8 + PARAM_RECORD_BYTES)
 
 
-def measure(name: str, fields: dict, w_bits: int) -> dict:
-    """One row of the table: `map_layers` on MobileNetV2 with ``w_bits`` weights, split into depthwise and the rest."""
+def measure(name: str, fields: dict, w_bits: int, path: str = "after") -> dict:
+    """One row of the table: the best mappings of MobileNetV2 with ``w_bits`` weights on ``path`` (`PATHS`), split
+    into depthwise and the rest. SCALE-Sim's count is of the GEMMs of the layers as they are, on either path."""
     cfg = HardwareConfig(**fields, act_buf_bytes=BUFFER_BYTES, wgt_buf_bytes=BUFFER_BYTES)
     layers = mobilenet_v2(RESOLUTION, w_bits=w_bits)
-    mapped = map_layers(cfg, layers)
-    entries, owner = gemm_entries(layers)
+    entries = [(layer.name, lowered.gemm, lowered.count, index) for index, layer in enumerate(layers)
+               for lowered in gemms(layer, windowed=path == "after")]
+    constants = load_constants()
+    mapped = best_mappings(cfg, [entry[:3] for entry in entries], constants, latency=LATENCY)
     pes, digits = cfg.rows * cfg.cols, math.ceil(w_bits / cfg.digit_bits)
     totals = {part: dict.fromkeys(("cycles", "dram_bytes", "macs", "scalesim"), 0.0) for part in ("depthwise", "other")}
-    for (_, gemm, count), index, row in zip(entries, owner, mapped["layers"], strict=True):
+    for (_, gemm, count, index), row in zip(entries, mapped, strict=True):
         part = totals["depthwise" if is_depthwise(layers[index]) else "other"]
         part["cycles"] += row["cycles"]
         part["dram_bytes"] += row["dram_bytes"]
         part["macs"] += count * gemm.m * gemm.k * gemm.n
-        part["scalesim"] += count * scalesim_os_cycles(cfg, gemm.m, gemm.k, gemm.n)
+        part["scalesim"] += count * (scalesim_os_cycles(cfg, gemm.m, gemm.k, 1) * gemm.n if gemm.window
+                                     else scalesim_os_cycles(cfg, gemm.m, gemm.k, gemm.n))
     dw, other = totals["depthwise"], totals["other"]
-    cycles, macs = mapped["total_cycles"], dw["macs"] + other["macs"]
+    cycles, macs = dw["cycles"] + other["cycles"], dw["macs"] + other["macs"]
     scalesim = dw["scalesim"] + other["scalesim"]
     least_dw_bytes = sum(least_dram_bytes(layer, w_bits) for layer in layers if is_depthwise(layer))
     return {
-        "name": name, "config": cfg.to_dict(), "w_bits": w_bits, "calibrated": mapped["calibrated"],
-        "total_cycles": cycles, "dram_bytes": mapped["total_dram_bytes"],
+        "name": name, "path": path, "config": cfg.to_dict(), "w_bits": w_bits, "calibrated": constants.calibrated,
+        "total_cycles": cycles, "dram_bytes": dw["dram_bytes"] + other["dram_bytes"],
         "depthwise_cycles": dw["cycles"], "depthwise_dram_bytes": dw["dram_bytes"],
         "macs": int(macs), "depthwise_macs": int(dw["macs"]),
         "depthwise_cycle_share": dw["cycles"] / cycles, "depthwise_mac_share": dw["macs"] / macs,
@@ -132,13 +142,15 @@ def targets(rows: list[dict], before: dict[str, float] | None = None) -> dict:
 def benchmark(out: str | Path) -> dict:
     """Measure every configuration of `CONFIGS` and write the report to ``out``."""
     started = time.perf_counter()
-    rows = [measure(name, fields, w_bits) for name, (fields, w_bits) in CONFIGS.items()]
+    rows = {path: [measure(name, fields, w_bits, path) for name, (fields, w_bits) in CONFIGS.items()]
+            for path in PATHS}
     report = {
         "benchmark": "depthwise",
         "network": f"mobilenet_v2({RESOLUTION}), batch 1, uniform weight bits",
-        "depthwise_path": "gemm: one N = 1 GEMM per channel on one column, host im2col",
+        "paths": {"before": "one N = 1 GEMM per channel on one column, host im2col",
+                  "after": "the array's depthwise mode (DW_COMPUTE), input windowed on chip"},
         "rows": rows,
-        "targets": targets(rows),
+        "targets": targets(rows["after"], {row["name"]: row["dram_bytes"] for row in rows["before"]}),
         "seconds": time.perf_counter() - started,
         "environment": bench_environment(),
     }
@@ -147,12 +159,13 @@ def benchmark(out: str | Path) -> dict:
 
 
 def table(report: dict) -> str:
-    """The report as the Markdown table of the README and issue 14."""
-    lines = ["| config | total cycles | depthwise share of cycles | utilization (best) | DRAM bytes per image (best) | "
-             "x SCALE-Sim OS (without depthwise) |", "|---|---|---|---|---|---|"]
-    for row in report["rows"]:
-        lines.append(f"| {row['name']} | {row['total_cycles'] / 1e6:.2f} M | {row['depthwise_cycle_share']:.0%} | "
-                     f"{row['utilization']:.1%} ({row['best_utilization']:.1%}) | {row['dram_bytes'] / 1e6:.1f} MB "
-                     f"({row['best_dram_bytes'] / 1e6:.1f}) | {row['ratio_to_scalesim']:.2f} "
-                     f"({row['ratio_to_scalesim_without_depthwise']:.2f}) |")
+    """The report as the Markdown table of the README and issue 14: before -> after per column."""
+    lines = ["| config | total cycles | depthwise share of cycles | utilization | DRAM bytes per image | "
+             "x SCALE-Sim OS |", "|---|---|---|---|---|---|"]
+    for before, after in zip(report["rows"]["before"], report["rows"]["after"], strict=True):
+        lines.append(f"| {after['name']} | {before['total_cycles'] / 1e6:.2f} M -> {after['total_cycles'] / 1e6:.2f} M"
+                     f" | {before['depthwise_cycle_share']:.0%} -> {after['depthwise_cycle_share']:.0%} | "
+                     f"{before['utilization']:.1%} -> {after['utilization']:.1%} | "
+                     f"{before['dram_bytes'] / 1e6:.1f} -> {after['dram_bytes'] / 1e6:.1f} MB | "
+                     f"{before['ratio_to_scalesim']:.2f} -> {after['ratio_to_scalesim']:.2f} |")
     return "\n".join(lines)

@@ -566,10 +566,11 @@ def grid_index(costs: Costs, h: int, layer: int, mapping: Mapping) -> int:
 
 def predict(cfg: HardwareConfig, gemm: Gemm, mapping: Mapping, constants: Constants = Constants(), *,
             latency: float = 20.0) -> float:
-    """The model's cycles for one mapping (the batched model on a batch of one)."""
+    """The model's cycles for one mapping (the batched model on a batch of one); a depthwise GEMM has one program,
+    whatever the mapping."""
     costs = price_mappings(HardwareBatch.from_configs([cfg], dtype=torch.float64),
                            LayerBatch.from_gemms([gemm], dtype=torch.float64), constants, latency=latency, mask=False)
-    return float(costs.cycles[0, 0, grid_index(costs, 0, 0, mapping)])
+    return float(costs.cycles[0, 0, 0 if gemm.window else grid_index(costs, 0, 0, mapping)])
 
 
 def expected_tile_digits(bit_probs: torch.Tensor, bit_values, cols: int, g: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -245,15 +245,17 @@ class Lowered:
         return self.count * self.gemm.m * self.gemm.k * self.gemm.n
 
 
-def gemms(layer: Layer) -> list[Lowered]:
+def gemms(layer: Layer, *, windowed: bool = True) -> list[Lowered]:
     """The accelerator GEMMs of ``layer``, groups with identical bits merged (first-appearance order); none for a
-    `HostOp`. A conv's A is its im2col, formed by the host as it lays A out (see the module docstring)."""
+    `HostOp`. A conv's A is its im2col, formed by the host as it lays A out (see the module docstring). With
+    ``windowed=False`` a depthwise conv lowers as a grouped one (the path before the depthwise mode, which
+    `codesign.bench.depthwise` compares against)."""
     if isinstance(layer, Linear):
         return [Lowered(Gemm(layer.batch, layer.in_features, layer.out_features, layer.w_bits))]
     if isinstance(layer, HostOp):
         return []
     m = layer.batch * layer.out_h * layer.out_w
-    window = depthwise_window(layer)
+    window = depthwise_window(layer) if windowed else None
     if window is not None:
         return [Lowered(Gemm(m, layer.kernel[0] * layer.kernel[1], layer.out_channels, layer.w_bits, window))]
     k = layer.in_channels // layer.groups * layer.kernel[0] * layer.kernel[1]

@@ -125,7 +125,8 @@ class SearchCost:
         values = torch.tensor(net.spec.w_bits, dtype=dtype, device=device)
         shapes, counts, sums, maxes, gate_values = [], [], [], [], []
         for p in placed:
-            (lowered,) = gemms(p.layer)          # 8-bit placeholders: one GEMM (a depthwise layer: C of them)
+            (lowered,) = gemms(p.layer)          # 8-bit placeholders: one GEMM (a depthwise layer on the depthwise
+            #                                     mode too; one outside it, C single-column GEMMs)
             shapes.append(lowered.gemm)
             counts.append(lowered.count)
             if p.search is None:             # the classifier: fixed 8-bit weights
@@ -136,7 +137,7 @@ class SearchCost:
                 probs, bits = channel_bit_probs(p.search, channels, net.csq_fraction).to(dtype), values
             s_d, m_d = [], []
             for cols, g in self.combos:
-                if lowered.count > 1:        # depthwise: one single-column GEMM per channel
+                if lowered.count > 1:        # depthwise outside the depthwise mode: a single-column GEMM a channel
                     per_channel = probs @ torch.ceil(bits / g)
                     s_d.append(per_channel.mean())
                     m_d.append(per_channel.max())

@@ -2,9 +2,10 @@
 
     codesign calibrate [--out build/calibration.json] [--report build/bench/costmodel.json] [--refit]
 
-A sweep of compiled GEMM programs (shapes x weight bits x mappings x memory latencies) runs on the whole accelerator
-in Verilator, on four hardware configurations, and the performance counters give each program's cycles. Every case
-is checked bit-exact. The cases are split in two by a hash of their description: the model's free constants
+A sweep of compiled GEMM programs (shapes x weight bits x mappings x memory latencies) and depthwise programs
+(kernels 3 to 7, strides 1 and 2, x weight bits, where the configuration's buffers take them) runs on the whole
+accelerator in Verilator, on four hardware configurations, and the performance counters give each program's cycles.
+Every case is checked bit-exact. The cases are split in two by a hash of their description: the model's free constants
 (`codesign.compiler.batchtile.Constants`) are fitted to one half (least squares on the squared relative errors, i.e.
 their fourth powers), and the other half, never seen by the fit, measures the model: `build/bench/costmodel.json`
 (MAPE, largest error, every case) and a plot of predicted against measured cycles. The fit goes to
@@ -26,12 +27,13 @@ import numpy as np
 
 from codesign.bench.environment import bench_environment
 from codesign.compiler.batchtile import Constants, predict
-from codesign.compiler.mapping import Gemm, Mapping, enumerate_mappings
-from codesign.compiler.program import compile_gemm
+from codesign.compiler.depthwise import plan_depthwise
+from codesign.compiler.mapping import Gemm, Mapping, Window, enumerate_mappings
+from codesign.compiler.program import compile_depthwise, compile_gemm
 from codesign.errors import InputError
 from codesign.files import atomic_save_figure, atomic_write_json
 from codesign.hw.config import HardwareConfig
-from codesign.hw.reference import gemm_requant
+from codesign.hw.reference import depthwise_requant, gemm_requant
 from sim.runs.gemm import check_gemm_job, gemm_job, random_gemm
 from sim.system.runner import run_session
 
@@ -44,6 +46,8 @@ CONFIGS = {
     "8x8-g2-bus64": HardwareConfig(),
 }
 SHAPES = ((13, 40, 11), (30, 100, 17), (6, 600, 5), (24, 64, 24), (40, 200, 9))
+# Depthwise layers: (channels, height, width, kernel, stride, padding).
+DEPTHWISE = ((16, 12, 12, 3, 1, 1), (24, 14, 15, 3, 2, 1), (9, 10, 20, 5, 1, 2), (12, 15, 9, 7, 2, 3))
 BITS = ("2", "8", "mixed")
 LATENCIES = (0, 20, 60)
 MAPPINGS_PER_CASE = 4
@@ -59,6 +63,7 @@ CASE_FIELDS = ("config", "latency", "description", "held_out", "measured", "bit_
 def save_cases(cases: list[dict], path: Path) -> None:
     atomic_write_json(path, [{**{f: c[f] for f in CASE_FIELDS}, "gemm": [c["gemm"].m, c["gemm"].k, c["gemm"].n,
                                                                       list(c["gemm"].bits)],
+                              "window": asdict(c["gemm"].window) if c["gemm"].window else None,
                               "mapping": c["mapping"].to_dict()} for c in cases])
 
 
@@ -66,7 +71,9 @@ def load_cases(path: Path) -> list[dict]:
     cases = []
     for c in json.loads(path.read_text()):
         m, k, n, bits = c["gemm"]
-        cases.append({**{f: c[f] for f in CASE_FIELDS}, "gemm": Gemm(m, k, n, tuple(bits)),
+        window = c.get("window")
+        window = Window(**{**window, "kernel": tuple(window["kernel"])}) if window else None
+        cases.append({**{f: c[f] for f in CASE_FIELDS}, "gemm": Gemm(m, k, n, tuple(bits), window),
                       "mapping": Mapping(**c["mapping"])})
     return cases
 
@@ -94,6 +101,34 @@ def sweep_cases(name: str, cfg: HardwareConfig, rng: np.random.Generator) -> lis
                               "description": description, "held_out": _held_out(description),
                               "program": compile_gemm(cfg, a, w, bits, requant, mapping),
                               "want": gemm_requant(cfg, a, w, bits, requant, act_signed=False)})
+    return cases + depthwise_cases(name, cfg, rng)
+
+
+def depthwise_cases(name: str, cfg: HardwareConfig, rng: np.random.Generator) -> list[dict]:
+    """The depthwise programs of one configuration: each layer of `DEPTHWISE` that its buffers take, at each bit
+    setting."""
+    cases = []
+    for channels, height, width, kernel, stride, padding in DEPTHWISE:
+        window = Window(height, width, (kernel, kernel), stride, padding)
+        for bits_name in BITS:
+            bits = (rng.integers(2, cfg.weight_bits_max + 1, channels) if bits_name == "mixed"
+                    else np.full(channels, int(bits_name)))
+            gemm = Gemm(window.out_h * window.out_w, kernel * kernel, channels, tuple(int(b) for b in bits), window)
+            try:
+                plan_depthwise(cfg, gemm)
+            except InputError:
+                continue                              # the small buffers take no frame row of this width
+            latency = LATENCIES[len(cases) % len(LATENCIES)]
+            x = rng.integers(0, 1 << cfg.act_bits, size=(1, channels, height, width))
+            _, w, requant = random_gemm(cfg, 1, kernel * kernel, channels, bits, rng)
+            taps = w.T.reshape(channels, kernel, kernel)
+            description = f"{name} depthwise {channels}x{height}x{width} k{kernel}s{stride} bits={bits_name} " \
+                          f"latency={latency}"
+            cases.append({"config": name, "gemm": gemm, "mapping": Mapping(), "latency": latency,
+                          "description": description, "held_out": _held_out(description),
+                          "program": compile_depthwise(cfg, x, taps, bits, requant, stride=stride, padding=padding),
+                          "want": depthwise_requant(cfg, x, taps, bits, requant, stride=stride, padding=padding,
+                                                    act_signed=False).transpose(0, 2, 3, 1).reshape(-1, channels)})
     return cases
 
 

@@ -2,8 +2,9 @@
 
 The input feature map is random (unsigned ``act_bits``), im2col is `torch.nn.functional.unfold` (columns ordered
 channel, kernel row, kernel column, as `codesign.ir.layers` lowers), and the weights and requantization are random
-within the layer's per-channel bits. A grouped convolution runs one group of each distinct bit pattern (a
-depthwise layer: one channel per pattern) and counts it ``count`` times, as the cost model does.
+within the layer's per-channel bits. A grouped convolution runs one group of each distinct bit pattern and counts it
+``count`` times, as the cost model does; a depthwise layer on the depthwise mode runs whole, from a random input
+feature map (`codesign.compiler.program.compile_depthwise`).
 
 `compile_layer` and `layer_report` are the two halves of `run_layer`, so that a caller with many layers
 (`sim.measure.layer_costs`) can run all their jobs in one simulation.
@@ -19,10 +20,10 @@ import torch
 from codesign.compiler.batchtile import Constants, load_constants
 from codesign.compiler.mapper import best_mappings
 from codesign.compiler.mapping import Mapping
-from codesign.compiler.program import Program, compile_gemm
+from codesign.compiler.program import Program, compile_depthwise, compile_gemm
 from codesign.errors import InputError
 from codesign.hw.config import HardwareConfig
-from codesign.hw.reference import gemm_requant
+from codesign.hw.reference import depthwise_requant, gemm_requant
 from codesign.ir.layers import Layer, Linear, gemms, placement
 from sim.runs.gemm import check_gemm_job, gemm_job, random_gemm
 from sim.system.runner import run_session
@@ -69,11 +70,21 @@ def compile_layer(cfg: HardwareConfig, layer: Layer, *, seed: int = 0, latency: 
     for entry, best in zip(entries, mapped):
         bits = np.asarray(entry.gemm.bits)
         _, w, requant = random_gemm(cfg, 1, entry.gemm.k, entry.gemm.n, bits, rng)
-        a = _activations(cfg, layer, rng)
-        program = compile_gemm(cfg, a, w, bits, requant, Mapping(**best["mapping"]), name=layer.name)
+        window = entry.gemm.window
+        if window is not None:
+            x = rng.integers(0, 1 << cfg.act_bits, size=(window.images, entry.gemm.n, window.height, window.width))
+            taps = w.T.reshape(entry.gemm.n, *window.kernel)                 # channels x kh x kw
+            program = compile_depthwise(cfg, x, taps, bits, requant, stride=window.stride,
+                                        padding=window.padding, name=layer.name)
+            want = depthwise_requant(cfg, x, taps, bits, requant, stride=window.stride, padding=window.padding,
+                                     act_signed=False).transpose(0, 2, 3, 1).reshape(-1, entry.gemm.n)
+        else:
+            a = _activations(cfg, layer, rng)
+            program = compile_gemm(cfg, a, w, bits, requant, Mapping(**best["mapping"]), name=layer.name)
+            want = gemm_requant(cfg, a, w, bits, requant, act_signed=False)
         jobs.append(gemm_job(program, latency=latency))
         programs.append(program)
-        expected.append(gemm_requant(cfg, a, w, bits, requant, act_signed=False))
+        expected.append(want)
     return CompiledLayer(layer, jobs, programs, expected, [e.count for e in entries], mapped, latency, seed,
                          constants.calibrated)
 

@@ -3,7 +3,9 @@
 import json
 import math
 
-from codesign.bench.depthwise import CONFIGS, is_depthwise, measure, scalesim_os_cycles, table, targets
+import pytest
+
+from codesign.bench.depthwise import CONFIGS, PATHS, is_depthwise, measure, scalesim_os_cycles, table, targets
 from codesign.cli.main import main
 from codesign.compiler.mapper import map_layers
 from codesign.hw.config import HardwareConfig
@@ -23,22 +25,28 @@ def test_only_one_channel_per_group_is_depthwise():
     assert not is_depthwise(Linear("fc", 16, 10))
 
 
-def test_a_row_splits_the_cost_models_totals_into_depthwise_and_the_rest():
+@pytest.mark.parametrize("path", PATHS)
+def test_a_row_splits_the_cost_models_totals_into_depthwise_and_the_rest(path):
+    """``after`` is what `codesign map` prices; ``before`` the same model with depthwise layers as N = 1 GEMMs."""
     fields, w_bits = CONFIGS["8x8_g8_bus64_w8"]
-    row = measure("8x8_g8_bus64_w8", fields, w_bits)
+    row = measure("8x8_g8_bus64_w8", fields, w_bits, path)
     layers = mobilenet_v2(224, w_bits=w_bits)
     mapped = map_layers(HardwareConfig(**fields, act_buf_bytes=65536, wgt_buf_bytes=65536), layers)
-    assert row["total_cycles"] == mapped["total_cycles"] and row["dram_bytes"] == mapped["total_dram_bytes"]
+    if path == "after":
+        assert math.isclose(row["total_cycles"], mapped["total_cycles"])
+        assert math.isclose(row["dram_bytes"], mapped["total_dram_bytes"])
     depthwise = [layer for layer in layers if is_depthwise(layer)]
     assert len(depthwise) == 17                                               # one per inverted residual block
     dw_macs = sum(layer.out_channels * layer.out_h * layer.out_w * 9 for layer in depthwise)
     assert row["depthwise_macs"] == dw_macs and 0 < row["depthwise_mac_share"] < 0.1
     names = tuple(layer.name for layer in depthwise)       # a layer of several GEMMs names them layer[i]
     dw_cycles = sum(r["cycles"] for r in mapped["layers"] if r["name"].split("[")[0] in names)
-    assert math.isclose(row["depthwise_cycles"], dw_cycles)
+    assert math.isclose(row["depthwise_cycles"], dw_cycles) == (path == "after")
+    other = [r["cycles"] for r in mapped["layers"] if r["name"].split("[")[0] not in names]
+    assert math.isclose(row["total_cycles"] - row["depthwise_cycles"], sum(other))      # the rest, the same
     assert 0 < row["utilization"] <= 1 and 0 < row["utilization_without_depthwise"] <= 1
     assert row["ratio_to_scalesim"] == row["total_cycles"] / row["scalesim_os_cycles"]
-    # the bounds of a perfect depthwise path: never worse than today, and the depthwise layers' ideal at most
+    # the bounds of a perfect depthwise path: never worse than either path, and the depthwise layers' ideal at most
     assert row["utilization"] < row["best_utilization"] <= 1 and row["best_dram_bytes"] < row["dram_bytes"]
     least = sum(layer.in_channels * layer.in_h * layer.in_w + layer.out_channels * (layer.out_h * layer.out_w + 9 + 8)
                 for layer in depthwise)                                        # 8-bit weights, 8-byte records
@@ -63,8 +71,14 @@ def test_the_command_writes_every_configuration_and_prints_the_table(tmp_path, c
     out = tmp_path / "depthwise.json"
     assert main(["bench", "depthwise", "--out", str(out)]) == 0
     report = json.loads(out.read_text())
-    assert [row["name"] for row in report["rows"]] == list(CONFIGS)
-    assert all(row["calibrated"] for row in report["rows"])
+    for path in PATHS:
+        assert [row["name"] for row in report["rows"][path]] == list(CONFIGS)
+        assert all(row["calibrated"] and row["path"] == path for row in report["rows"][path])
+    for before, after in zip(report["rows"]["before"], report["rows"]["after"]):
+        assert after["depthwise_cycles"] < before["depthwise_cycles"] / 2               # the depthwise mode pays
+        assert after["depthwise_dram_bytes"] < before["depthwise_dram_bytes"] / 3
+        assert math.isclose(after["total_cycles"] - after["depthwise_cycles"],
+                            before["total_cycles"] - before["depthwise_cycles"])       # the rest unchanged
     printed = capsys.readouterr().out
     assert table(report) in printed and f"wrote {out}" in printed
     assert "load_average" in report["environment"]

@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from codesign.compiler.mapping import Gemm
+from codesign.compiler.mapping import Gemm, Window
 from codesign.errors import InputError
 from codesign.hw.config import HardwareConfig
 from codesign.hw.reference import Requant
@@ -16,6 +16,7 @@ from codesign.ir.layers import (
     Linear,
     Lowered,
     check_layer_bits,
+    depthwise_window,
     from_integer_model,
     gemms,
     layers_from_json,
@@ -51,19 +52,40 @@ def test_conv_output_size_and_gemm_match_torch(kw):
     weight = torch.randn(conv.out_channels, conv.in_channels // conv.groups, *conv.kernel)
     y = F.conv2d(x, weight, None, conv.stride, conv.padding, conv.dilation, conv.groups)
     assert y.shape[1:] == conv.out_shape
-    [lowered] = gemms(conv)
+    [lowered] = gemms(conv, windowed=False)
     assert lowered.count == conv.groups
     assert (lowered.gemm.m, lowered.gemm.k, lowered.gemm.n) == (
         y.shape[0] * y.shape[2] * y.shape[3], weight[0].numel(), conv.out_channels // conv.groups)
     assert macs(conv) == y.numel() * weight[0].numel()       # every output sums one filter's products
+    if conv.depthwise:                                      # on the depthwise mode: one GEMM of every channel
+        [windowed] = gemms(conv)
+        assert (windowed.count, windowed.gemm.n, windowed.gemm.m) == (1, conv.out_channels, lowered.gemm.m)
 
 
-def test_depthwise_lowers_to_per_channel_gemms_merged_by_bits():
+def test_depthwise_lowers_to_one_windowed_gemm_or_per_channel_gemms_merged_by_bits():
     bits = tuple((2, 4, 8)[c % 3] for c in range(32))
     dw = Conv2d("dw", 32, 32, 3, padding=1, groups=32, in_h=14, in_w=14, batch=2, w_bits=bits)
     assert dw.depthwise and placement(dw) == "accelerator"
-    assert gemms(dw) == [Lowered(Gemm(2 * 14 * 14, 9, 1, (b,)), count) for b, count in ((2, 11), (4, 11), (8, 10))]
-    assert sum(lowered.count for lowered in gemms(dw)) == 32
+    window = Window(height=14, width=14, kernel=(3, 3), stride=1, padding=1, images=2)
+    assert depthwise_window(dw) == window
+    assert gemms(dw) == [Lowered(Gemm(2 * 14 * 14, 9, 32, bits, window))]
+    assert gemms(dw, windowed=False) == [Lowered(Gemm(2 * 14 * 14, 9, 1, (b,)), count)
+                                         for b, count in ((2, 11), (4, 11), (8, 10))]
+    assert macs(dw) == sum(lowered.macs for lowered in gemms(dw, windowed=False))
+
+
+@pytest.mark.parametrize("kw, why", [
+    (dict(kernel=9, padding=4), "a kernel wider than 7"),
+    (dict(kernel=3, stride=3), "stride 3"),
+    (dict(kernel=3, stride=(1, 2)), "two strides"),
+    (dict(kernel=3, padding=(1, 0)), "two paddings"),
+    (dict(kernel=3, dilation=2), "dilation"),
+    (dict(kernel=3, padding=3), "padding as wide as the kernel"),
+])
+def test_depthwise_convs_the_mode_cannot_take_lower_per_channel(kw, why):
+    dw = Conv2d("dw", 8, 8, groups=8, in_h=20, in_w=20, **kw)
+    assert depthwise_window(dw) is None, why
+    assert all(lowered.gemm.window is None and lowered.gemm.n == 1 for lowered in gemms(dw))
 
 
 def test_grouped_conv_takes_each_groups_bits():
@@ -172,7 +194,7 @@ def test_from_integer_model_reads_an_export():
     assert stem == Conv2d("stem", 3, 4, 3, stride=2, padding=1, in_h=8, in_w=8, batch=3, w_bits=(8, 4, 4, 2),
                           act_bits=4)
     assert dw.depthwise and dw.w_bits == (4, 4, 8, 8) and dw.in_h == 4
-    assert gemms(dw) == [Lowered(Gemm(48, 9, 1, (4,)), 2), Lowered(Gemm(48, 9, 1, (8,)), 2)]
+    assert gemms(dw) == [Lowered(Gemm(48, 9, 4, (4, 4, 8, 8), Window(4, 4, (3, 3), 1, 1, images=3)))]
     assert add == HostOp("add", "add", (4, 4, 4), batch=3, act_bits=4)
     assert gemms(fc) == [Lowered(Gemm(3, 64, 10, (8,) * 10))]      # K = pool * C: the folded average pooling
     for layer, exported in zip((stem, dw, project, add, fc), model.layers):
