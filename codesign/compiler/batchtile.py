@@ -491,7 +491,8 @@ def _price_split(p: _Pairs, cycles: torch.Tensor, dram: torch.Tensor, valid: tor
 
 def _price_depthwise(p: _Pairs, window: dict) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Cycles, DRAM bytes and fit of every layer's depthwise program (`codesign.compiler.depthwise`); meaningful
-    where the layer is depthwise. Steps are bands; the first band of a group loads its weights too."""
+    where the layer is depthwise. Steps are bands (or a band's strips); the first step of a group loads its weights
+    too."""
     c, t, bus = p.c, p.t, p.bus
     w = {name: v[None, :] for name, v in window.items()}                     # [1, L]
     kh, kw, s, pad = w["kh"].clamp(min=1), w["kw"].clamp(min=1), w["stride"].clamp(min=1), w["padding"]
@@ -500,30 +501,45 @@ def _price_depthwise(p: _Pairs, window: dict) -> tuple[torch.Tensor, torch.Tenso
     x_tiles = torch.ceil(out_w / t["rows"])                                   # [H, L]
     frame_w = torch.maximum(w["width"] + 2 * pad, (x_tiles * t["rows"] - 1) * s + kw)
     row_bytes = _round_up(frame_w * t["p_out"], bus)
-    band_rows = torch.floor(t["act_buf"] / 2 / row_bytes)
+    half = t["act_buf"] / 2
+    # Strips (`codesign.compiler.depthwise.strip_geometry`) when kh whole frame rows do not fit a half.
+    whole = (kh * row_bytes <= half) & (row_bytes < 1 << 16)
+    slack = torch.where(torch.remainder(t["rows"] * s * t["p_out"], bus) == 0, 0.0,
+                        torch.clamp(bus / t["p_out"] - 1, min=0))
+    room = torch.minimum(torch.floor(half / kh / bus) * bus, 65536 - bus)
+    fit_tiles = torch.floor((torch.floor(room / t["p_out"]) - kw - slack) / s + 1) / t["rows"]
+    strip_tiles = torch.where(whole, x_tiles, torch.clamp(torch.floor(fit_tiles), max=x_tiles))
+    strip_bytes = torch.where(whole, row_bytes, _round_up(
+        ((strip_tiles.clamp(min=1) * t["rows"] - 1) * s + kw + slack) * t["p_out"], bus))
+    strips = torch.ceil(x_tiles / strip_tiles.clamp(min=1))
+    band_rows = torch.floor(half / strip_bytes)
     band_out = torch.minimum(out_h, torch.floor((band_rows - kh) / s) + 1).clamp(min=1)
     bands = torch.ceil(out_h / band_out)
     last_out = out_h - (bands - 1) * band_out
-    band_bytes = ((band_out - 1) * s + kh) * row_bytes
-    act_bytes = (bands - 1) * band_bytes + ((last_out - 1) * s + kh) * row_bytes      # per group and image
+    band_in = (band_out - 1) * s + kh
+    rows_read = (bands - 1) * band_in + (last_out - 1) * s + kh              # per group, image and strip
     groups, images = p.n_tiles, w["images"]
-    steps = groups * images * bands
+    steps = groups * images * bands * strips
     tiles = groups * images * out_h * x_tiles
-    last_tiles = last_out * x_tiles
+    last_tiles = last_out * (x_tiles - (strips - 1) * strip_tiles)
     wgt_slot = _round_up(p.k * p.avg_d * t["p_wgt"], bus)
-    fits = (band_rows >= kh) & (row_bytes < 1 << 16) & (p.k <= t["max_k"]) & p.out_fits & \
+    fits = (strip_tiles >= 1) & (p.k <= t["max_k"]) & p.out_fits & \
         (2 * _round_up(p.k * p.max_d * t["p_wgt"], bus) <= t["wgt_buf"]) & (2 * t["param_slot"] <= t["param_buf"])
     chains = kh * torch.where((s == 2) & (kw > 1), 2.0, 1.0)
     tile_time = torch.maximum(chains * (t["rows"] - 1) + p.k * p.avg_d + t["fill"] + c.tile_gap, t["drain"])
     unit = torch.clamp(torch.maximum(tile_time, p.store_time), min=2 * c.decode)
     per_step = torch.where(steps > 1, (tiles - last_tiles) / (steps - 1).clamp(min=1), last_tiles)
-    a_load = p.load_time(band_bytes) + p.fetch_time(2 * per_step) + p.fetch_time(torch.ones_like(per_step))
+    # A band of whole rows is one contiguous load; a strip one 2-D command, a burst (or more) per row.
+    strip_load = band_in * strip_bytes / bus * c.beat + c.command + \
+        band_in * torch.ceil(strip_bytes / torch.clamp(256 * bus, max=4096.0)) * (p.latency + c.burst)
+    band_load = torch.where(strips > 1, strip_load, p.load_time(band_in * strip_bytes))
+    a_load = band_load + p.fetch_time(2 * per_step) + p.fetch_time(torch.ones_like(per_step))
     w_load = p.load_time(wgt_slot) + p.load_time(t["param_slot"].expand_as(wgt_slot)) + \
         p.fetch_time(2 * torch.ones_like(per_step))
     both, body = a_load + w_load, per_step * unit
     tail = last_tiles * unit + t["drain"] + p.store_time + c.fixed + 2 * p.latency
     cycles = both + (groups - 1) * torch.maximum(both, body) + (steps - groups) * torch.maximum(a_load, body) + tail
-    dram = groups * (images * act_bytes + wgt_slot + t["param_slot"]) + tiles * t["out_slot"]
+    dram = groups * (images * strips * rows_read * strip_bytes + wgt_slot + t["param_slot"]) + tiles * t["out_slot"]
     return cycles, dram, fits
 
 

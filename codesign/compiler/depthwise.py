@@ -10,6 +10,9 @@ input activation crosses the bus about once:
     band    a step loads ``band_in`` consecutive frame rows into an activation buffer half (one transfer) and runs
             every tile of the ``band_out`` output rows they hold; consecutive bands overlap by ``kh - stride``
             rows, which is all that is read twice
+    strip   when not even ``kh`` whole frame rows fit a buffer half, a band is cut into strips of
+            ``strip_tiles`` tiles' windows (one 2-D transfer each, starting on a bus beat), which overlap by
+            their windows' halo
     groups  outer: a group's weights and parameters are loaded once, into the half of its group's parity, while its
             bands stream
 
@@ -43,7 +46,9 @@ class DepthwisePlan:
     group_bits: tuple[int, ...]         # widest weight bits per channel group
     x_tiles: int                        # tiles per output row
     frame_w: int                        # pixels per frame row, padding included
-    row_bytes: int                      # bytes per frame row (whole bus beats): the DW_COMPUTE row pitch
+    row_bytes: int                      # bytes per frame row (whole bus beats)
+    strip_tiles: int                    # tiles per strip (x_tiles: whole frame rows)
+    strip_bytes: int                    # bytes of a strip's row in the buffer: the DW_COMPUTE row pitch
     band_out: int                       # output rows per band
     wgt_slots: tuple[int, ...]          # per group: bytes of its digit planes, bus-aligned
     param_slot: int
@@ -58,6 +63,17 @@ class DepthwisePlan:
         return len(self.group_bits)
 
     @property
+    def strips(self) -> int:
+        return ceil_div(self.x_tiles, self.strip_tiles)
+
+    def strip_start(self, strip: int) -> int:
+        """The first frame pixel a strip loads: its first tile's, rounded down to a bus beat."""
+        if self.strips == 1:
+            return 0
+        align = max(1, isa.word_bytes(self.cfg).bus // isa.word_bytes(self.cfg).out)
+        return strip * self.strip_tiles * self.cfg.rows * self.window.stride // align * align
+
+    @property
     def frame_h(self) -> int:
         return self.window.height + 2 * self.window.padding
 
@@ -69,6 +85,10 @@ class DepthwisePlan:
         """The output rows of each band."""
         out_h = self.window.out_h
         return [range(y0, min(y0 + self.band_out, out_h)) for y0 in range(0, out_h, self.band_out)]
+
+    @property
+    def steps(self) -> int:
+        return self.groups * self.window.images * len(self.bands()) * self.strips
 
     @property
     def tiles(self) -> int:
@@ -100,18 +120,16 @@ def plan_depthwise(cfg: HardwareConfig, gemm: Gemm, name: str = "depthwise") -> 
     x_tiles = ceil_div(conv.out_w, cfg.rows)
     frame_w = max(conv.width + 2 * conv.padding, (x_tiles * cfg.rows - 1) * conv.stride + kw)
     row_bytes = ceil_div(frame_w * words.out, words.bus) * words.bus
-    if row_bytes >= 1 << 16:
-        raise InputError(f"{name} width", conv.width, f"a frame row of under 64 KiB ({row_bytes} bytes)")
-    half = cfg.act_buf_bytes // 2
-    band_rows = half // row_bytes
-    if band_rows < kh:
-        raise InputError(f"{name} (width {conv.width}, {gemm.n} channels)",
-                         f"a frame row of {row_bytes} bytes",
-                         f"act_buf_bytes={cfg.act_buf_bytes} holding two bands of kh={kh} rows")
+    strip_tiles, strip_bytes = strip_geometry(cfg, x_tiles, row_bytes, kh, kw, conv.stride)
+    if strip_tiles == 0:
+        raise InputError(f"{name} (kernel {kh}x{kw}, {gemm.n} channels)", f"act_buf_bytes={cfg.act_buf_bytes}",
+                         f"room for two bands of one tile's window, {kh} rows of {strip_bytes} bytes")
+    band_rows = cfg.act_buf_bytes // 2 // strip_bytes
     band_out = min(conv.out_h, (band_rows - kh) // conv.stride + 1)
     plan = DepthwisePlan(
         cfg=cfg, gemm=gemm, permutation=tuple(int(p) for p in permutation), group_bits=group_bits,
-        x_tiles=x_tiles, frame_w=frame_w, row_bytes=row_bytes, band_out=band_out,
+        x_tiles=x_tiles, frame_w=frame_w, row_bytes=row_bytes, strip_tiles=strip_tiles, strip_bytes=strip_bytes,
+        band_out=band_out,
         wgt_slots=tuple(ceil_div(kh * kw * cfg.digits(b) * words.wgt, words.bus) * words.bus for b in group_bits),
         param_slot=ceil_div(words.param, words.bus) * words.bus,
         out_slot=ceil_div(cfg.rows * words.out, words.bus) * words.bus)
@@ -120,6 +138,27 @@ def plan_depthwise(cfg: HardwareConfig, gemm: Gemm, name: str = "depthwise") -> 
         if 2 * block > getattr(cfg, buffer):
             raise InputError(name, f"{buffer}={getattr(cfg, buffer)}", f"room for two blocks of {block} bytes")
     return plan
+
+
+def strip_geometry(cfg: HardwareConfig, x_tiles: int, row_bytes: int, kh: int, kw: int,
+                   stride: int) -> tuple[int, int]:
+    """(tiles per strip, bytes of a strip row): whole frame rows when ``kh`` of them fit a buffer half twice over,
+    else the widest strip whose ``kh`` rows do (its start rounded down to a bus beat, so unless tiles start on
+    beats a strip row holds up to a beat more than its windows); 0 tiles when not even one tile's window fits.
+    Rows stay under 64 KiB (the row pitch field)."""
+    words = isa.word_bytes(cfg)
+    half = cfg.act_buf_bytes // 2
+    if kh * row_bytes <= half and row_bytes < 1 << 16:
+        return x_tiles, row_bytes
+    slack = 0 if cfg.rows * stride * words.out % words.bus == 0 else max(0, words.bus // words.out - 1)
+
+    def strip_bytes(tiles: int) -> int:
+        return ceil_div(((tiles * cfg.rows - 1) * stride + kw + slack) * words.out, words.bus) * words.bus
+
+    tiles = 0
+    while tiles < x_tiles and kh * strip_bytes(tiles + 1) <= half and strip_bytes(tiles + 1) < 1 << 16:
+        tiles += 1
+    return tiles, strip_bytes(max(tiles, 1))
 
 
 def tap_order(kh: int, kw: int, stride: int) -> list[int]:
@@ -221,19 +260,24 @@ def schedule_depthwise(layout: DepthwiseLayout) -> Schedule:
         wgt0, param0 = (j % 2) * halves.wgt, (j % 2) * halves.param
         for n in range(conv.images):
             for b, band in enumerate(p.bands()):
-                act0 = (len(steps) % 2) * halves.act
-                first_row = band.start * conv.stride
-                loads = [Load(isa.Opcode.LOAD_ACT, layout.frames[j, n] + first_row * p.row_bytes, act0,
-                              p.band_in(len(band)) * p.row_bytes)]
-                if n == 0 and b == 0:
-                    loads += [Load(isa.Opcode.LOAD_WGT, layout.wgt[j], wgt0, p.wgt_slots[j]),
-                              Load(isa.Opcode.LOAD_PARAM, layout.param[j], param0, p.param_slot)]
-                computes = tuple(
-                    TileCompute(i=(n * conv.out_h + y) * p.x_tiles + xt, j=j,
-                                act_addr=act0 + (y - band.start) * conv.stride * p.row_bytes
-                                + xt * cfg.rows * conv.stride * pixel,
-                                wgt_addr=wgt0, param_addr=param0, k=kh * kw, accumulate=False, emit=True,
-                                window=(p.row_bytes, kh, kw, conv.stride))
-                    for y in band for xt in range(p.x_tiles))
-                steps.append(Step(tuple(loads), computes))
+                for q in range(p.strips):
+                    act0 = (len(steps) % 2) * halves.act
+                    first_row, start = band.start * conv.stride, p.strip_start(q)
+                    dram = layout.frames[j, n] + first_row * p.row_bytes + start * pixel
+                    rows = p.band_in(len(band))
+                    loads = [Load(isa.Opcode.LOAD_ACT, dram, act0, rows * p.strip_bytes) if p.strips == 1 else
+                             Load(isa.Opcode.LOAD_ACT, dram, act0, rows * p.strip_bytes, rows=rows,
+                                  stride=p.row_bytes)]
+                    if n == 0 and b == 0 and q == 0:
+                        loads += [Load(isa.Opcode.LOAD_WGT, layout.wgt[j], wgt0, p.wgt_slots[j]),
+                                  Load(isa.Opcode.LOAD_PARAM, layout.param[j], param0, p.param_slot)]
+                    tiles = range(q * p.strip_tiles, min((q + 1) * p.strip_tiles, p.x_tiles))
+                    computes = tuple(
+                        TileCompute(i=(n * conv.out_h + y) * p.x_tiles + xt, j=j,
+                                    act_addr=act0 + (y - band.start) * conv.stride * p.strip_bytes
+                                    + (xt * cfg.rows * conv.stride - start) * pixel,
+                                    wgt_addr=wgt0, param_addr=param0, k=kh * kw, accumulate=False, emit=True,
+                                    window=(p.strip_bytes, kh, kw, conv.stride))
+                        for y in band for xt in tiles)
+                    steps.append(Step(tuple(loads), computes))
     return Schedule(steps=_number_outputs(steps), slots=out_slots(cfg, p.out_slot), slot_bytes=p.out_slot)

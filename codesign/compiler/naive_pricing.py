@@ -161,13 +161,19 @@ def _depthwise_point(p: _Pair, cfg: HardwareConfig, gemm: Gemm) -> float:
     c, window = p.constants, gemm.window
     kh, kw = window.kernel
     bands = plan.bands()
-    steps = plan.groups * window.images * len(bands)
-    last_tiles = len(bands[-1]) * plan.x_tiles
+    steps = plan.steps
+    last_tiles = len(bands[-1]) * (plan.x_tiles - (plan.strips - 1) * plan.strip_tiles)
     per_step = (plan.tiles - last_tiles) / (steps - 1) if steps > 1 else last_tiles
     chains = len(depthwise_chains(kh, kw, window.stride))
     tile_time = max(chains * (cfg.rows - 1) + p.k * p.avg_d + p.fill + c.tile_gap, p.drain)
     unit = max(tile_time, p.store_time, 2 * c.decode)
-    a_load = _load_time(p, plan.band_in() * plan.row_bytes) + _fetch_time(p, 2 * per_step) + _fetch_time(p, 1)
+    rows = plan.band_in()
+    if plan.strips > 1:                       # one 2-D command, a burst (or more) per row
+        band_load = rows * plan.strip_bytes / p.bus * c.beat + c.command + \
+            rows * math.ceil(plan.strip_bytes / p.burst_bytes) * (p.latency + c.burst)
+    else:
+        band_load = _load_time(p, rows * plan.strip_bytes)
+    a_load = band_load + _fetch_time(p, 2 * per_step) + _fetch_time(p, 1)
     w_load = _load_time(p, p.wgt_slot) + _load_time(p, p.param_slot) + _fetch_time(p, 2)
     both, body = a_load + w_load, per_step * unit
     tail = last_tiles * unit + p.drain + p.store_time + c.fixed + 2 * p.latency

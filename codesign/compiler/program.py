@@ -136,7 +136,10 @@ def emit_commands(sched: Schedule, layout: DramLayout | DepthwiseLayout, requant
 
 
 def dma_rows(load: Load) -> list[Dma]:
-    """One contiguous transfer as DMA commands of at most `MAX_ROW_BYTES` per row."""
+    """One contiguous transfer as DMA commands of at most `MAX_ROW_BYTES` per row; a 2-D one as one command."""
+    if load.stride:
+        return [Dma(opcode=load.opcode, dram_addr=load.dram_addr, buf_addr=load.buf_addr, rows=load.rows,
+                    row_bytes=load.nbytes // load.rows, dram_stride=load.stride)]
     rows, rest = divmod(load.nbytes, MAX_ROW_BYTES)
     commands = []
     if rows:

@@ -30,11 +30,15 @@ OUT_SLOTS = 4                 # output tile slots in rotation (see the module do
 
 @dataclass(frozen=True)
 class Load:
-    """One contiguous transfer from DRAM into a buffer (`codesign.compiler.program` cuts it into DMA rows)."""
+    """One contiguous transfer from DRAM into a buffer (`codesign.compiler.program` cuts it into DMA rows), or with
+    ``stride``, ``nbytes / rows`` bytes from each of ``rows`` DRAM rows ``stride`` bytes apart (one 2-D command),
+    contiguous in the buffer."""
     opcode: Opcode
     dram_addr: int
     buf_addr: int
     nbytes: int
+    rows: int = 1
+    stride: int = 0
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ import torch
 
 from codesign.bench.batchtile import hardware_candidates, network_gemms
 from codesign.compiler.batchtile import N_RESIDENT, HardwareBatch, LayerBatch, price_mappings
+from codesign.compiler.depthwise import plan_depthwise
 from codesign.compiler.mapping import K_SPLITS, ORDERS, Gemm, Mapping, Window, enumerate_mappings, fit_problem, plan
 from codesign.compiler.naive_pricing import GRID_POINTS, search
 from codesign.hw.config import HardwareConfig
@@ -225,4 +226,19 @@ def test_depthwise_layers_are_priced_as_the_compiler_plans_them(seed):
                 if math.isfinite(mine):
                     assert other == pytest.approx(mine, rel=1e-4)
     assert any(costs.valid[h, layer, 0] for h in range(len(CONFIGS)) for layer in range(8))
-    assert not all(costs.valid[h, layer, 0] for h in range(len(CONFIGS)) for layer in range(8))
+
+
+def test_a_depthwise_window_no_buffer_half_holds_is_masked_and_wide_rows_go_in_strips():
+    """Seven rows of one 16-pixel tile's window do not fit 256 bytes; a row of 300 pixels does not fit twice in
+    2 KiB, so its bands are cut into strips, which the model prices as the compiler plans them."""
+    cfg = HardwareConfig(rows=16, cols=16, act_buf_bytes=512)
+    window = Window(height=20, width=20, kernel=(7, 7), stride=1, padding=3)
+    tight = Gemm(400, 49, 16, (8,) * 16, window)
+    wide_window = Window(height=9, width=300, kernel=(3, 3), stride=2, padding=1)
+    wide = Gemm(wide_window.out_h * 150, 9, 16, (4,) * 16, wide_window)
+    small = HardwareConfig(rows=4, cols=4, act_buf_bytes=2048)
+    costs = priced([cfg, small], [tight, wide])
+    naive = search([cfg, small], [tight, wide])
+    assert not costs.valid[0, 0].any() and naive.index[0][0] == -1
+    assert bool(costs.valid[1, 1, 0]) and plan_depthwise(small, wide).strips > 1
+    assert float(costs.cycles[1, 1, 0]) == pytest.approx(naive.cycles[1][1][0], rel=1e-4)
