@@ -142,7 +142,7 @@ def plan_depthwise(cfg: HardwareConfig, gemm: Gemm, name: str = "depthwise") -> 
 
 def strip_geometry(cfg: HardwareConfig, x_tiles: int, row_bytes: int, kh: int, kw: int,
                    stride: int) -> tuple[int, int]:
-    """(tiles per strip, bytes of a strip row): whole frame rows when ``kh`` of them fit a buffer half twice over,
+    """(tiles per strip, bytes of a strip row): whole frame rows when ``kh`` of them fit an activation buffer half,
     else the widest strip whose ``kh`` rows do (its start rounded down to a bus beat, so unless tiles start on
     beats a strip row holds up to a beat more than its windows); 0 tiles when not even one tile's window fits.
     Rows stay under 64 KiB (the row pitch field)."""
