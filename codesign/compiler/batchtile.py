@@ -19,10 +19,12 @@ block), so the model is exact for dimensions that divide and close otherwise. Th
 fitted to RTL measurements by `sim.measure.calibrate` (`make calibrate`); without `build/calibration.json` the fit
 shipped with the package applies, else the defaults, and `load_constants` says so.
 
-A depthwise layer (a GEMM with a `Window`) has one plan, not a grid: `_price_depthwise` prices the program of
+A depthwise layer (a GEMM with a `Window`) has two points, not a grid: point 0 is the program of
 `codesign.compiler.depthwise` (groups outer with their weights resident, bands of frame rows streaming, each band's
-DW_COMPUTE tiles at `codesign.hw.timing.depthwise_tile_cycles`) in the same tensors, and puts it at grid point 0;
-the layer's other points are masked.
+DW_COMPUTE tiles at `codesign.hw.timing.depthwise_tile_cycles`), priced by `_price_depthwise` in the same tensors;
+point 1 is the fallback for buffers too small for it, one N = 1 GEMM per channel
+(`codesign.compiler.depthwise.per_channel_gemms`), each at its best mapping (priced in a second batch, at the
+layer's own bits even when ``digits`` is given: in the search an upper bound). The other points are masked.
 
 `price_mappings` is built from named parts: the terms a (hardware, layer) pair shares (`_pairs`: tile and digit
 counts, load and fetch times), the resident points (`_blocks`: extents, steps and fit; `_step_times`; their
@@ -47,6 +49,7 @@ from pathlib import Path
 
 import torch
 
+from codesign.compiler.depthwise import per_channel_gemms
 from codesign.compiler.mapping import K_SPLITS, MAX_ROW_BYTES, Gemm, Mapping
 from codesign.files import json_key, json_object, read_json
 from codesign.hw import isa
@@ -263,11 +266,35 @@ def price_mappings(hw: HardwareBatch, layers: LayerBatch, constants: Constants =
     if layers.window is not None:
         dw_cycles, dw_dram, dw_valid = _price_depthwise(p, layers.window)
         depthwise = layers.window["depthwise"][None, :]
+        fb_cycles, fb_dram, fb_valid = _price_fallback(hw, layers, constants, latency)
         valid &= ~depthwise[..., None]
         valid[..., 0] |= depthwise & dw_valid
-        cycles[..., 0] = torch.where(depthwise, dw_cycles, cycles[..., 0])
-        dram[..., 0] = torch.where(depthwise, dw_dram, dram[..., 0])
+        valid[..., 1] |= depthwise & fb_valid
+        for point, (c_dw, d_dw) in enumerate(((dw_cycles, dw_dram), (fb_cycles, fb_dram))):
+            cycles[..., point] = torch.where(depthwise, c_dw, cycles[..., point])
+            dram[..., point] = torch.where(depthwise, d_dw, dram[..., point])
     return _totals(p, cycles, dram, valid, kc_largest, mask)
+
+
+def _price_fallback(hw: HardwareBatch, layers: LayerBatch, constants: Constants,
+                    latency: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Per (hardware, layer) [H, L]: the depthwise layers' fallback, their per-channel GEMMs each at its best
+    point, summed (zeros for the other layers)."""
+    gemms, counts, owner = [], [], []
+    for index, gemm in enumerate(layers.gemms):
+        if gemm.window is not None:
+            for fallback, count in per_channel_gemms(gemm):
+                gemms.append(fallback)
+                counts.append(count)
+                owner.append(index)
+    dtype, device = layers.m.dtype, layers.m.device
+    best = price_mappings(hw, LayerBatch.from_gemms(gemms, counts, device=device, dtype=dtype), constants,
+                          latency=latency).best()
+    H, L = best["cycles"].shape[0], len(layers.gemms)
+    index = torch.tensor(owner, device=device).expand(H, -1)
+    cycles = torch.zeros(H, L, dtype=dtype, device=device).scatter_add(1, index, best["cycles"].to(dtype))
+    dram = torch.zeros(H, L, dtype=dtype, device=device).scatter_add(1, index, best["dram_bytes"].to(dtype))
+    return cycles, dram, torch.isfinite(cycles)
 
 
 # ---- what every point of a (hardware, layer) pair shares

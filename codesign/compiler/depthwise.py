@@ -161,6 +161,15 @@ def strip_geometry(cfg: HardwareConfig, x_tiles: int, row_bytes: int, kh: int, k
     return tiles, strip_bytes(max(tiles, 1))
 
 
+def per_channel_gemms(gemm: Gemm) -> list[tuple[Gemm, int]]:
+    """The fallback of a depthwise ``gemm`` whose program no buffer takes: one ``N = 1`` GEMM per channel on one
+    column (host im2col), channels of equal bits merged with a count, in first-appearance order."""
+    counts: dict[int, int] = {}
+    for b in gemm.bits:
+        counts[b] = counts.get(b, 0) + 1
+    return [(Gemm(gemm.m, gemm.k, 1, (b,)), count) for b, count in counts.items()]
+
+
 def tap_order(kh: int, kw: int, stride: int) -> list[int]:
     """Weight rows (tap (i, j) is row i * kw + j) in the order the array runs them (`rtl_gen.systolic_array`):
     per kernel row, each stride phase's taps, the last first."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from codesign.compiler.batchtile import Constants, HardwareBatch, LayerBatch, load_constants, price_mappings
-from codesign.compiler.depthwise import plan_depthwise
+from codesign.compiler.depthwise import per_channel_gemms, plan_depthwise
 from codesign.compiler.mapping import Gemm, Mapping, check_fits, plan, simple_mapping
 from codesign.errors import InputError
 from codesign.hw.config import HardwareConfig
@@ -14,7 +14,9 @@ def best_mappings(cfg: HardwareConfig, entries: list[tuple[str, Gemm, int]], con
                   latency: float) -> list[dict]:
     """Per (name, GEMM, count): the cheapest mapping and its predicted cycles, DRAM bytes and energy. A GEMM
     that no mapping fits is an error naming it and the buffer that is too small. A depthwise GEMM (one with a
-    window) has one program, the compiler's (`codesign.compiler.depthwise`); its ``mapping`` is the default."""
+    window) runs as one program of the compiler's (`codesign.compiler.depthwise`, ``depthwise`` true, its
+    ``mapping`` the default) or, where that is dearer or does not fit, as its per-channel GEMMs, whose own best
+    mappings are under ``fallback``."""
     costs = price_mappings(HardwareBatch.from_configs([cfg]), LayerBatch.from_gemms(
         [g for _, g, _ in entries], counts=[c for _, _, c in entries]), constants, latency=latency)
     best = {key: value[0] for key, value in costs.best().items()}
@@ -28,8 +30,15 @@ def best_mappings(cfg: HardwareConfig, entries: list[tuple[str, Gemm, int]], con
             raise InputError(name, f"M={gemm.m} K={gemm.k} N={gemm.n}", "a GEMM that some mapping fits")
         mapping = Mapping(bm=int(best["bm"][i]), bn=int(best["bn"][i]), kc=int(best["kc"][i]),
                           order=("weights", "acts")[int(best["order"][i])], group=True)
-        results.append({"name": name, "m": gemm.m, "k": gemm.k, "n": gemm.n, "count": count,
-                        "depthwise": gemm.window is not None, "mapping": mapping.to_dict(),
+        windowed = gemm.window is not None and int(best["index"][i]) == 0
+        extra = {}
+        if gemm.window is not None:
+            mapping = Mapping()
+            if not windowed:
+                extra["fallback"] = best_mappings(cfg, [(f"{name}[{b}-bit]", g, n) for (g, n), b in zip(
+                    per_channel_gemms(gemm), dict.fromkeys(gemm.bits))], constants, latency=latency)
+        results.append({"name": name, "m": gemm.m, "k": gemm.k, "n": gemm.n, "count": count, **extra,
+                        "depthwise": windowed, "mapping": mapping.to_dict(),
                         "cycles": float(best["cycles"][i]),
                         "dram_bytes": float(best["dram_bytes"][i]), "energy_pj": float(best["energy_pj"][i])})
     return results

@@ -17,7 +17,7 @@ import math
 from dataclasses import dataclass
 
 from codesign.compiler.batchtile import EXTENT_BITS, N_EXTENTS, N_RESIDENT, Constants
-from codesign.compiler.depthwise import plan_depthwise
+from codesign.compiler.depthwise import per_channel_gemms, plan_depthwise
 from codesign.compiler.mapping import K_SPLITS, MAX_ROW_BYTES, Gemm, Mapping, enumerate_mappings
 from codesign.errors import InputError
 from codesign.hw import isa
@@ -181,6 +181,12 @@ def _depthwise_point(p: _Pair, cfg: HardwareConfig, gemm: Gemm) -> float:
     return cycles * p.count
 
 
+def _fallback_point(cfg: HardwareConfig, gemm: Gemm, count: int, constants: Constants, latency: float) -> float:
+    """A depthwise layer as one N = 1 GEMM per channel, each at its cheapest point."""
+    return count * sum(min(price_grid(cfg, fallback, n, constants, latency=latency))
+                       for fallback, n in per_channel_gemms(gemm))
+
+
 def _split_point(p: _Pair, split: int) -> float:
     """Bm = bn = 1 and K in chunks of the largest chunk that fits, halved ``split`` times."""
     kc = math.floor(p.kc_largest / 2.0 ** split)
@@ -218,7 +224,8 @@ def price_grid(cfg: HardwareConfig, gemm: Gemm, count: int = 1, constants: Const
     A point's fit is checked first and only the points that fit are priced, as a loop would."""
     p = _pair(cfg, gemm, count, constants, latency)
     if gemm.window is not None:
-        return [_depthwise_point(p, cfg, gemm)] + [math.inf] * (GRID_POINTS - 1)
+        return [_depthwise_point(p, cfg, gemm), _fallback_point(cfg, gemm, count, constants, latency)] + \
+            [math.inf] * (GRID_POINTS - 2)
     cycles = []
     for index in range(GRID_POINTS):
         if index < N_RESIDENT:
@@ -256,7 +263,7 @@ def price_mapping(cfg: HardwareConfig, gemm: Gemm, mapping: Mapping, count: int 
     """One mapping's cycles by the same formulas: what a caller without BatchTile uses one mapping at a time."""
     p = _pair(cfg, gemm, count, constants, latency)
     if gemm.window is not None:
-        return _depthwise_point(p, cfg, gemm)
+        return min(_depthwise_point(p, cfg, gemm), _fallback_point(cfg, gemm, count, constants, latency))
     if mapping.kc:
         for split in range(K_SPLITS):
             if math.floor(p.kc_largest / 2.0 ** split) == mapping.kc:

@@ -56,11 +56,13 @@ def price_network(cfg: HardwareConfig, model: IntegerModel, images: int, latency
 def compile_layer(cfg: HardwareConfig, layer: IntegerLayer, x: np.ndarray, plan: dict) -> list[Program]:
     """The programs of one layer from its NHWC input ``x``; ``plan`` maps each GEMM's bits to its best mapping
     (`price_network`). A depthwise layer that BatchTile priced on the depthwise mode is one DW_COMPUTE program."""
-    windowed = plan.get(tuple(int(b) for b in layer.w_bits), {}).get("depthwise") if layer.kind == "dwconv" else False
-    if windowed:
+    whole = plan.get(tuple(int(b) for b in layer.w_bits), {}) if layer.kind == "dwconv" else {}
+    if whole.get("depthwise"):
         return [compile_depthwise(cfg, np.asarray(x).transpose(0, 3, 1, 2), layer.weight[:, 0], layer.w_bits,
                                   layer.requant, stride=layer.stride, padding=layer.padding,
                                   act_signed=layer.in_signed[0], name=layer.name)]
+    if "fallback" in whole:                  # its per-channel GEMMs, keyed by their bits as grouped convs are
+        plan = {(bits,): entry for bits, entry in zip(dict.fromkeys(int(b) for b in layer.w_bits), whole["fallback"])}
     programs: list[Program] = []
     for a, w, bits, requant in gemm_operands(layer, x):
         mapping = Mapping(**plan[tuple(int(b) for b in bits)]["mapping"])

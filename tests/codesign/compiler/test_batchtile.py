@@ -211,8 +211,8 @@ def random_depthwise(seed: int, count: int = 8) -> list[Gemm]:
 
 @pytest.mark.parametrize("seed", [0, 1])
 def test_depthwise_layers_are_priced_as_the_compiler_plans_them(seed):
-    """A depthwise layer has one point, the compiler's plan: the naive loop (whose fit is `plan_depthwise`'s)
-    agrees with BatchTile, with GEMMs in the same batch."""
+    """A depthwise layer has two points, the compiler's depthwise program and the per-channel fallback: the naive
+    loop (whose fit is `plan_depthwise`'s) agrees with BatchTile, with GEMMs in the same batch."""
     gemms = random_depthwise(seed) + random_gemms(seed, count=2)
     naive = search(CONFIGS, gemms)
     costs = priced(CONFIGS, gemms)
@@ -221,16 +221,16 @@ def test_depthwise_layers_are_priced_as_the_compiler_plans_them(seed):
             grid = naive.cycles[h][layer]
             assert [math.isfinite(v) for v in grid] == costs.valid[h, layer].tolist(), (h, gemm)
             if gemm.window is not None:
-                assert not any(math.isfinite(v) for v in grid[1:])
+                assert not any(math.isfinite(v) for v in grid[2:]) and math.isfinite(grid[1])
             for mine, other in zip(grid, costs.cycles[h, layer].double().tolist()):
                 if math.isfinite(mine):
                     assert other == pytest.approx(mine, rel=1e-4)
     assert any(costs.valid[h, layer, 0] for h in range(len(CONFIGS)) for layer in range(8))
 
 
-def test_a_depthwise_window_no_buffer_half_holds_is_masked_and_wide_rows_go_in_strips():
-    """Seven rows of one 16-pixel tile's window do not fit 256 bytes; a row of 300 pixels does not fit twice in
-    2 KiB, so its bands are cut into strips, which the model prices as the compiler plans them."""
+def test_a_depthwise_window_no_buffer_half_holds_falls_back_and_wide_rows_go_in_strips():
+    """Seven rows of one 16-pixel tile's window do not fit 256 bytes: the layer runs as per-channel GEMMs. A row of
+    300 pixels does not fit twice in 2 KiB, so its bands are cut into strips, priced as the compiler plans them."""
     cfg = HardwareConfig(rows=16, cols=16, act_buf_bytes=512)
     window = Window(height=20, width=20, kernel=(7, 7), stride=1, padding=3)
     tight = Gemm(400, 49, 16, (8,) * 16, window)
@@ -239,6 +239,8 @@ def test_a_depthwise_window_no_buffer_half_holds_is_masked_and_wide_rows_go_in_s
     small = HardwareConfig(rows=4, cols=4, act_buf_bytes=2048)
     costs = priced([cfg, small], [tight, wide])
     naive = search([cfg, small], [tight, wide])
-    assert not costs.valid[0, 0].any() and naive.index[0][0] == -1
+    assert not costs.valid[0, 0, 0] and costs.valid[0, 0, 1] and naive.index[0][0] == 1
+    fallback = priced([cfg], [Gemm(400, 49, 1, (8,))], [16]).best()["cycles"][0, 0]
+    assert float(costs.cycles[0, 0, 1]) == pytest.approx(float(fallback))
     assert bool(costs.valid[1, 1, 0]) and plan_depthwise(small, wide).strips > 1
     assert float(costs.cycles[1, 1, 0]) == pytest.approx(naive.cycles[1][1][0], rel=1e-4)

@@ -32,13 +32,23 @@ def test_a_conv_layer_is_one_gemm_with_its_best_mapping():
     assert not np.array_equal(compile_layer(CFG, layer, seed=2, constants=CONSTANTS).expected[0], want)
 
 
-def test_a_depthwise_layer_runs_one_group_per_bit_pattern():
-    layer = Conv2d("dw", 6, 6, 3, padding=1, groups=6, in_h=4, in_w=4, w_bits=(2, 4, 2, 8, 4, 2))
+def test_a_depthwise_layer_runs_whole_on_the_depthwise_mode():
+    layer = Conv2d("dw", 6, 6, 3, padding=1, groups=6, in_h=4, in_w=5, w_bits=(2, 4, 2, 8, 4, 2))
+    compiled = compile_layer(CFG, layer, constants=CONSTANTS)
+    (program,), (want,), (best,) = compiled.programs, compiled.expected, compiled.mapped
+    assert program.plan.gemm == gemms(layer)[0].gemm and best["depthwise"] and compiled.counts == [1]
+    assert want.shape == (4 * 5, 6) and len(np.unique(want)) > 1
+    assert program.plan.strips > 1                       # 256 bytes hold three rows of one tile's window only
+
+
+def test_a_depthwise_layer_the_buffers_cannot_window_runs_one_group_per_bit_pattern():
+    """Stride 2: three rows of a 4-pixel tile's 9-pixel window (48 bytes each) overfill a 128-byte half."""
+    layer = Conv2d("dw", 6, 6, 3, padding=1, stride=2, groups=6, in_h=4, in_w=4, w_bits=(2, 4, 2, 8, 4, 2))
     compiled = compile_layer(CFG, layer, constants=CONSTANTS)
     assert [p.plan.gemm.bits for p in compiled.programs] == [(2,), (4,), (8,)]
     assert compiled.counts == [3, 2, 1]
-    assert all(e.shape == (16, 1) for e in compiled.expected)
-    assert [m["name"] for m in compiled.mapped] == ["dw[0]", "dw[1]", "dw[2]"]
+    assert all(e.shape == (4, 1) for e in compiled.expected)
+    assert [m["name"] for m in compiled.mapped] == ["dw[0][2-bit]", "dw[0][4-bit]", "dw[0][8-bit]"]
 
 
 def test_a_host_layer_is_refused():
@@ -48,8 +58,8 @@ def test_a_host_layer_is_refused():
 
 def test_the_report_sums_each_gemm_times_its_count():
     """Outputs whose C is what the reference expects (made so here), and counters per program."""
-    layer = Conv2d("dw", 4, 4, 3, padding=1, groups=4, in_h=4, in_w=4, w_bits=(2, 8, 2, 2))
-    compiled = compile_layer(CFG, layer, constants=CONSTANTS)
+    layer = Conv2d("dw", 4, 4, 3, padding=1, stride=2, groups=4, in_h=4, in_w=4, w_bits=(2, 8, 2, 2))
+    compiled = compile_layer(CFG, layer, constants=CONSTANTS)                 # per-channel GEMMs (see above)
     blobs = [bytes(p.out_bytes) for p in compiled.programs]
     compiled = dataclasses.replace(compiled, expected=[p.decode_c(b) for p, b in zip(compiled.programs, blobs)])
     results = []

@@ -61,7 +61,7 @@ def test_network_is_bit_exact_layer_by_layer(model, images):
     by_name = {r["name"]: r for r in result["layers"]}
     assert [r["name"] for r in result["layers"]] == [layer.name for layer in model.layers]
     assert by_name["blocks.0.add"]["placement"] == "host" and by_name["blocks.0.add"]["cycles_measured"] == 0
-    assert by_name["blocks.0.depthwise"]["gemms"] == 8 and by_name["stem"]["gemms"] == 1
+    assert by_name["blocks.0.depthwise"]["gemms"] == 1 and by_name["stem"]["gemms"] == 1    # one DW_COMPUTE program
     assert {r["kind"] for r in result["layers"] if r["placement"] == "accelerator"} == {"conv", "dwconv", "linear"}
     assert all(r["cycles_measured"] > 0 for r in result["layers"] if r["placement"] == "accelerator")
     # The cost model is calibrated to about 2 %; the bound only catches a broken comparison.

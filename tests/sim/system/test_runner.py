@@ -39,8 +39,8 @@ def _gemm(cfg, m, k, n, seed, act_signed=False, out_layout="tiles"):
 # sizes, channels not a multiple of the columns; the small buffers hold only a few narrow frame rows.
 DEPTHWISE = {
     "4x4-g2-bus128-small": [(6, 5, 3, 3, 1, 1), (5, 6, 13, 3, 1, 1)],          # the second in strips
-    "3x5-g1-bus256": [(7, 9, 11, 5, 1, 2), (11, 10, 9, 7, 2, 3)],
-    "8x8-g8-bus64": [(13, 10, 10, 3, 2, 1), (9, 8, 11, 7, 1, 3)],
+    "3x5-g1-bus256": [(7, 6, 9, 2, 1, 1), (5, 5, 7, 1, 2, 0)],                 # 256 bytes: small windows only
+    "8x8-g8-bus64": [(13, 10, 10, 3, 2, 1), (9, 8, 11, 7, 1, 3), (10, 9, 12, 5, 2, 2), (8, 12, 12, 7, 2, 3)],
 }
 
 
@@ -111,8 +111,9 @@ def test_system(name):
     # own field checks
     depthwise = [_depthwise(cfg, *shape, seed=20 + i, act_signed=i == 1) for i, shape in enumerate(DEPTHWISE[name])]
     dw_base = len(jobs)
-    jobs += [gemm_job(depthwise[0][0]), gemm_job(depthwise[1][0], latency=40, backpressure=0.3, seed=8),
-             gemm_job(plain)]
+    jobs += [gemm_job(program, latency=40 * (i % 2), backpressure=0.3 * (i % 2), seed=8 + i)
+             for i, (program, _) in enumerate(depthwise)] + [gemm_job(plain)]
+    dw_errors = len(jobs)
     dw_params = [Dma(opcode=Opcode.LOAD_PARAM, dram_addr=zero_params, rows=1, row_bytes=max(words.param, bus),
                      push_next=True)]
     jobs += [_then_recover(_bad_run(dw_params + [DwCompute(kh=0, pop_prev=True), End()]), plain),
@@ -155,8 +156,8 @@ def test_system(name):
         report = check_gemm_job(program, want, results[dw_base + index])
         assert report["bit_exact"], (index, report)
         assert report["compute_cycles"] == program.compute_cycles       # `depthwise_tile_cycles`, exactly
-    assert check_gemm_job(plain, want_plain, results[dw_base + 2])["bit_exact"]
-    for index, code in ((dw_base + 3, "BAD_FIELD"), (dw_base + 4, "ALIGNMENT"), (dw_base + 5, "BUFFER_RANGE")):
+    assert check_gemm_job(plain, want_plain, results[dw_errors - 1])["bit_exact"]
+    for index, code in ((dw_errors, "BAD_FIELD"), (dw_errors + 1, "ALIGNMENT"), (dw_errors + 2, "BUFFER_RANGE")):
         bad = results[index][1]
         assert bad["error"] == code and bad["done"] and not bad["timed_out"], (index, bad)
         assert bad["error_pc"] == 1
