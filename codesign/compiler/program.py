@@ -161,3 +161,29 @@ def store(layout: DramLayout | DepthwiseLayout, tile: TileCompute, out_buf: int,
         return Dma(opcode=Opcode.STORE, dram_addr=dram, buf_addr=out_buf, rows=p.cfg.rows, row_bytes=layout.out_word,
                    dram_stride=layout.c_row_bytes, **tokens)
     return Dma(opcode=Opcode.STORE, dram_addr=dram, buf_addr=out_buf, rows=1, row_bytes=p.out_slot, **tokens)
+
+
+def concatenate(programs: list[Program]) -> list:
+    """The commands of ``programs`` as one program, each after the one before (their DRAM images must not overlap).
+
+    Each program balances its own tokens and leaves its last buffer halves and output slots unguarded, since no
+    command of its own follows; so at every boundary the last COMPUTE of the one before sends its loads a token
+    that the first LOAD of the next waits for, and its last STORE sends the next one's first COMPUTE another. A
+    unit runs its commands in order, so nothing of the next program then touches a buffer before the previous
+    program is done with it, while its loads may still run under the previous program's last stores.
+    """
+    joined: list = []
+    for n, program in enumerate(programs):
+        commands = list(program.commands[:-1])                   # without END
+        if n:
+            first_load = next(i for i, c in enumerate(commands) if c.opcode in isa.LOADS)
+            first_compute = next(i for i, c in enumerate(commands) if isinstance(c, Compute | DwCompute))
+            commands[first_load] = replace(commands[first_load], pop_next=True)
+            commands[first_compute] = replace(commands[first_compute], pop_next=True)
+        if n < len(programs) - 1:
+            last_compute = max(i for i, c in enumerate(commands) if isinstance(c, Compute | DwCompute))
+            last_store = max(i for i, c in enumerate(commands) if c.opcode == Opcode.STORE)
+            commands[last_compute] = replace(commands[last_compute], push_prev=True)
+            commands[last_store] = replace(commands[last_store], push_prev=True)
+        joined += commands
+    return joined + [End()]

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from codesign.compiler.mapping import Gemm, simple_mapping
-from codesign.compiler.program import compile_depthwise, compile_gemm
+from codesign.compiler.program import PROGRAM_BASE, compile_depthwise, compile_gemm, concatenate
 from codesign.hw import csr, isa
 from codesign.hw.config import HardwareConfig
 from codesign.hw.isa import Compute, Dma, DwCompute, End, Opcode
@@ -22,7 +22,7 @@ CONFIGS = {
 }
 
 
-def _gemm(cfg, m, k, n, seed, act_signed=False, out_layout="tiles"):
+def _gemm(cfg, m, k, n, seed, act_signed=False, out_layout="tiles", base=PROGRAM_BASE):
     rng = np.random.default_rng(seed)
     bits = rng.integers(2, cfg.weight_bits_max + 1, n)
     a, w, requant = random_gemm(cfg, m, k, n, bits, rng)
@@ -32,11 +32,13 @@ def _gemm(cfg, m, k, n, seed, act_signed=False, out_layout="tiles"):
                                 out_bits=requant.out_bits)
     want = gemm_requant(cfg, a, w, bits, requant, act_signed=act_signed)
     mapping = simple_mapping(cfg, Gemm(len(a), k, n, tuple(bits.tolist())))
-    return compile_gemm(cfg, a, w, bits, requant, mapping, act_signed=act_signed, out_layout=out_layout), want
+    return compile_gemm(cfg, a, w, bits, requant, mapping, act_signed=act_signed, out_layout=out_layout,
+                        base=base), want
 
 
 # Per config, depthwise layers (channels, height, width, kernel, stride, padding): every kernel and stride, odd
 # sizes, channels not a multiple of the columns; the small buffers hold only a few narrow frame rows.
+JOINED_BASE = 0xC00000
 DEPTHWISE = {
     "4x4-g2-bus128-small": [(6, 5, 3, 3, 1, 1), (5, 6, 13, 3, 1, 1)],          # the second in strips
     "3x5-g1-bus256": [(7, 6, 9, 2, 1, 1), (5, 5, 7, 1, 2, 0)],                 # 256 bytes: small windows only
@@ -44,7 +46,7 @@ DEPTHWISE = {
 }
 
 
-def _depthwise(cfg, channels, height, width, kernel, stride, padding, seed, act_signed=False):
+def _depthwise(cfg, channels, height, width, kernel, stride, padding, seed, act_signed=False, base=PROGRAM_BASE):
     """A random depthwise layer (mixed bits 2..8 per channel) as a program, and its reference output."""
     rng = np.random.default_rng(seed)
     bits = rng.integers(2, cfg.weight_bits_max + 1, channels)
@@ -55,8 +57,22 @@ def _depthwise(cfg, channels, height, width, kernel, stride, padding, seed, act_
                       shift=np.full(channels, 16 + cfg.act_bits), relu=not act_signed, out_bits=cfg.act_bits)
     want = depthwise_requant(cfg, x, w, bits, requant, stride=stride, padding=padding, act_signed=act_signed)
     want = want.transpose(0, 2, 3, 1).reshape(-1, channels)                  # C[M, N]: NHWC pixels by channels
-    program = compile_depthwise(cfg, x, w, bits, requant, stride=stride, padding=padding, act_signed=act_signed)
+    program = compile_depthwise(cfg, x, w, bits, requant, stride=stride, padding=padding, act_signed=act_signed,
+                                base=base)
     return program, want
+
+
+def _one_program(parts):
+    """A job running ``parts`` ((program, want) each, DRAM images apart) as one program (`concatenate`), reading
+    every part's output region back."""
+    joined = isa.assemble(concatenate([program for program, _ in parts]))
+    return {"memory": {"latency": 20, "backpressure": 0.2, "seed": 3},
+            "steps": [*({"op": "write", "addr": addr, "data": blob.hex()}
+                        for program, _ in parts for addr, blob in program.memory[1:]),
+                      {"op": "write", "addr": JOINED_BASE, "data": joined.hex()},
+                      {"op": "run", "prog_addr": JOINED_BASE, "length": len(joined) // isa.COMMAND_BYTES,
+                       "timeout_cycles": 200_000},
+                      *({"op": "read", "addr": program.out_addr, "bytes": program.out_bytes} for program, _ in parts)]}
 
 
 def _bad_run(commands_or_blob, timeout=5000):
@@ -113,6 +129,11 @@ def test_system(name):
     dw_base = len(jobs)
     jobs += [gemm_job(program, latency=40 * (i % 2), backpressure=0.3 * (i % 2), seed=8 + i)
              for i, (program, _) in enumerate(depthwise)] + [gemm_job(plain)]
+    # a depthwise layer between two pointwise layers in one program (independent operands, DRAM images apart)
+    one_program = [_gemm(cfg, 2 * cfg.rows + 1, 16, cfg.cols + 3, seed=30, base=0x400000),
+                   _depthwise(cfg, *DEPTHWISE[name][0], seed=31, base=0x600000),
+                   _gemm(cfg, 3 * cfg.rows, 24, 2 * cfg.cols - 1, seed=32, base=0x800000)]
+    jobs.append(_one_program(one_program))
     dw_errors = len(jobs)
     dw_params = [Dma(opcode=Opcode.LOAD_PARAM, dram_addr=zero_params, rows=1, row_bytes=max(words.param, bus),
                      push_next=True)]
@@ -156,7 +177,12 @@ def test_system(name):
         report = check_gemm_job(program, want, results[dw_base + index])
         assert report["bit_exact"], (index, report)
         assert report["compute_cycles"] == program.compute_cycles       # `depthwise_tile_cycles`, exactly
-    assert check_gemm_job(plain, want_plain, results[dw_errors - 1])["bit_exact"]
+    assert check_gemm_job(plain, want_plain, results[dw_errors - 2])["bit_exact"]
+    run, *outputs = results[dw_errors - 1][-4:]
+    assert run["error"] == "NONE" and run["done"] and not run["timed_out"], run
+    for (program, want), blob in zip(one_program, outputs, strict=True):
+        np.testing.assert_array_equal(program.decode_c(bytes.fromhex(blob)), want)
+    assert run["counters"]["compute_cycles"] == sum(program.compute_cycles for program, _ in one_program)
     for index, code in ((dw_errors, "BAD_FIELD"), (dw_errors + 1, "ALIGNMENT"), (dw_errors + 2, "BUFFER_RANGE")):
         bad = results[index][1]
         assert bad["error"] == code and bad["done"] and not bad["timed_out"], (index, bad)
