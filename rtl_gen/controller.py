@@ -144,7 +144,10 @@ class Controller(wiring.Component):
         comp_misaligned = ((((comp.act_addr | Mux(is_dw, dw.row_pitch, 0)) & (act_word - 1))
                             | (comp.wgt_addr & (words.wgt - 1))
                             | (comp.param_addr & (words.param - 1)) | (comp.out_addr & (words.out - 1))) != 0)
-        window_end = dw.act_addr + (dw.kh - 1) * dw.row_pitch + ((cfg.rows - 1) * dw.stride + dw.kw) * words.out
+        # The window's row span is a multiply: registered as the command is taken, so that it and the range compare
+        # after it are not one path (it was the critical path of the whole accelerator).
+        rows_span = Signal(range(7 * (1 << 16)))
+        window_end = dw.act_addr + rows_span + ((cfg.rows - 1) * dw.stride + dw.kw) * words.out
         comp_out_of_range = ((Mux(is_dw, window_end, comp.act_addr + comp.k * words.act) > cfg.act_buf_bytes)
                              | (comp.param_addr + words.param > cfg.param_buf_bytes)
                              | ((is_dw | comp.emit) & (comp.out_addr + cfg.rows * words.out > cfg.out_buf_bytes)))
@@ -172,7 +175,9 @@ class Controller(wiring.Component):
                     m.next = "DRAIN"
                 with m.Elif(instr.r_rdy):
                     m.d.comb += instr.r_en.eq(1)
-                    m.d.sync += [cur.eq(instr.r_data), cur_pc.eq(pc), pc.eq(pc + 1)]
+                    taken = commands.DW_COMPUTE(instr.r_data)
+                    m.d.sync += [cur.eq(instr.r_data), cur_pc.eq(pc), pc.eq(pc + 1),
+                                 rows_span.eq((taken.kh - 1) * taken.row_pitch)]
                     m.next = "CHECK"
             with m.State("CHECK"):
                 def fail(code):
