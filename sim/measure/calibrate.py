@@ -47,7 +47,9 @@ CONFIGS = {
 }
 SHAPES = ((13, 40, 11), (30, 100, 17), (6, 600, 5), (24, 64, 24), (40, 200, 9))
 # Depthwise layers: (channels, height, width, kernel, stride, padding).
-DEPTHWISE = ((16, 12, 12, 3, 1, 1), (24, 14, 15, 3, 2, 1), (9, 10, 20, 5, 1, 2), (12, 15, 9, 7, 2, 3))
+DEPTHWISE = ((16, 12, 12, 3, 1, 1), (24, 14, 15, 3, 2, 1), (9, 10, 20, 5, 1, 2), (12, 15, 9, 7, 2, 3),
+             (8, 6, 120, 3, 1, 1), (6, 9, 150, 3, 2, 1),          # in strips on the 2 KiB buffers
+             (7, 6, 9, 2, 1, 1), (10, 5, 14, 2, 1, 0))            # the 256-byte buffers take only these
 BITS = ("2", "8", "mixed")
 LATENCIES = (0, 20, 60)
 MAPPINGS_PER_CASE = 4
