@@ -4,11 +4,11 @@ from amaranth.hdl import Module, Signal
 from amaranth.lib import data, fifo, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from codesign.hw.timing import OUTSTANDING_BURSTS  # bursts issued ahead of their data, per side
 from rtl_gen.axi import BURST_INCR, RESP_OKAY, AxiSignature
 
 MAX_BURST_BEATS = 256
 PAGE_BYTES = 4096            # an AXI burst must not cross a 4 KiB boundary
+OUTSTANDING_BURSTS = 4       # bursts issued ahead of their data, per side: hides the memory latency between bursts
 
 
 def request_layout() -> data.StructLayout:

@@ -54,7 +54,7 @@ from codesign.compiler.mapping import K_SPLITS, MAX_ROW_BYTES, Gemm, Mapping
 from codesign.files import json_key, json_object, read_json
 from codesign.hw import isa
 from codesign.hw.config import HardwareConfig, ceil_div
-from codesign.hw.timing import OUTSTANDING_BURSTS, drain_cycles, fill_cycles
+from codesign.hw.timing import drain_cycles, fill_cycles
 
 CALIBRATION_PATH = Path("build/calibration.json")
 EXTENT_BITS = 12                # block extents 1, 2, ..., 2048 array tiles, and the whole dimension
@@ -556,11 +556,10 @@ def _price_depthwise(p: _Pairs, window: dict) -> tuple[torch.Tensor, torch.Tenso
     tile_time = torch.maximum(chains * (t["rows"] - 1) + p.k * p.avg_d + t["fill"] + c.tile_gap, t["drain"])
     unit = torch.clamp(torch.maximum(tile_time, p.store_time), min=2 * c.decode)
     per_step = torch.where(steps > 1, (tiles - last_tiles) / (steps - 1).clamp(min=1), last_tiles)
-    # A band of whole rows is one contiguous load; a strip one 2-D command, a burst (or more) per row, whose
-    # latencies overlap OUTSTANDING_BURSTS at a time.
-    strip_load = band_in * strip_bytes / bus * c.beat + c.command + torch.ceil(
-        band_in * torch.ceil(strip_bytes / torch.clamp(256 * bus, max=4096.0)) / OUTSTANDING_BURSTS) * \
-        (p.latency + c.burst)
+    # A band of whole rows is one contiguous load; a strip one 2-D command, a burst (or more) per row, each paying
+    # the latency as the contiguous loads' bursts do.
+    strip_load = band_in * strip_bytes / bus * c.beat + c.command + \
+        band_in * torch.ceil(strip_bytes / torch.clamp(256 * bus, max=4096.0)) * (p.latency + c.burst)
     band_load = torch.where(strips > 1, strip_load, p.load_time(band_in * strip_bytes))
     a_load = band_load + p.fetch_time(2 * per_step) + p.fetch_time(torch.ones_like(per_step))
     w_load = p.load_time(wgt_slot) + p.load_time(t["param_slot"].expand_as(wgt_slot)) + \

@@ -22,7 +22,7 @@ from codesign.compiler.mapping import K_SPLITS, MAX_ROW_BYTES, Gemm, Mapping, en
 from codesign.errors import InputError
 from codesign.hw import isa
 from codesign.hw.config import HardwareConfig, ceil_div
-from codesign.hw.timing import OUTSTANDING_BURSTS, depthwise_chains, drain_cycles, fill_cycles
+from codesign.hw.timing import depthwise_chains, drain_cycles, fill_cycles
 
 GRID_POINTS = N_RESIDENT + K_SPLITS
 
@@ -168,9 +168,9 @@ def _depthwise_point(p: _Pair, cfg: HardwareConfig, gemm: Gemm) -> float:
     tile_time = max(chains * (cfg.rows - 1) + p.k * p.avg_d + p.fill + c.tile_gap, p.drain)
     unit = max(tile_time, p.store_time, 2 * c.decode)
     rows = plan.band_in()
-    if plan.strips > 1:                       # one 2-D command, a burst (or more) per row, OUTSTANDING_BURSTS at once
+    if plan.strips > 1:                       # one 2-D command, a burst (or more) per row
         band_load = rows * plan.strip_bytes / p.bus * c.beat + c.command + \
-            math.ceil(rows * math.ceil(plan.strip_bytes / p.burst_bytes) / OUTSTANDING_BURSTS) * (p.latency + c.burst)
+            rows * math.ceil(plan.strip_bytes / p.burst_bytes) * (p.latency + c.burst)
     else:
         band_load = _load_time(p, rows * plan.strip_bytes)
     a_load = band_load + _fetch_time(p, 2 * per_step) + _fetch_time(p, 1)

@@ -26,9 +26,6 @@ from codesign.hw.config import HardwareConfig
 
 #: Pipeline stages of the requantization unit; `rtl_gen.requant_unit.RequantUnit` is built with this many.
 REQUANT_LATENCY = 5
-#: Read bursts the DMA issues ahead of their data (`rtl_gen.dma.Dma`): short bursts pay the memory latency once per
-#: this many.
-OUTSTANDING_BURSTS = 4
 
 
 #: The depthwise kernels and strides the array runs (the command's ``kw`` and ``stride`` fields).
