@@ -2,7 +2,6 @@
 and inside the warm-up), bad input."""
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -157,7 +156,9 @@ def test_new_budgets_on_a_finished_run_search_again_from_its_warm_up_as_a_fresh_
     """Budgets act from the search on: a finished run given budgets keeps its warm-up and searches again, and ends
     with the design a fresh run with those budgets gets (the README's budget example after a `make search`)."""
     out, design = searched
-    budgets = {"max_cycles": 2.0 * design["cycles"], "max_luts": 1e9}
+    # Loose enough for the search-phase design, which is priced before retraining (at 8-bit placeholders it is
+    # 2.7x the final design on the depthwise mode).
+    budgets = {"max_cycles": 4.0 * design["cycles"], "max_luts": 1e9}
     rerun = tmp_path / "rerun"
     rerun.mkdir()
     (rerun / "checkpoint.pt").write_bytes((out / "checkpoint.pt").read_bytes())
@@ -240,13 +241,10 @@ def search_command(out, *more: str) -> list[str]:
 def test_ctrl_c_in_the_warm_up_ends_in_one_line_and_the_run_resumes_to_the_uninterrupted_design(tmp_path):
     """The real process, interrupted by SIGINT (Ctrl-C) once its first warm-up epoch is checkpointed: exit 130, one
     line, the checkpoint intact; the same command again finishes with the design of a run never interrupted."""
-    # The searches run niced, so that on a loaded machine this process still sees the first checkpoint before the
-    # run is past its warm-up.
     whole = subprocess.Popen(search_command(tmp_path / "whole"), cwd=REPO, stdout=subprocess.DEVNULL,
-                             stderr=subprocess.PIPE, text=True, preexec_fn=_niced)
+                             stderr=subprocess.PIPE, text=True)
     cut = tmp_path / "cut"
-    first = subprocess.Popen(search_command(cut), cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                             preexec_fn=_niced)
+    first = subprocess.Popen(search_command(cut), cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 300
     while not _warmup_epochs_saved(cut / "checkpoint.pt"):
         assert first.poll() is None and time.monotonic() < deadline, first.communicate()
@@ -267,10 +265,6 @@ def test_ctrl_c_in_the_warm_up_ends_in_one_line_and_the_run_resumes_to_the_unint
         return without_seconds(json.loads((out / "design.json").read_text()))
 
     assert design(cut) == design(tmp_path / "whole")
-
-
-def _niced() -> None:
-    os.nice(10)
 
 
 def _warmup_epochs_saved(path) -> int:
