@@ -29,7 +29,7 @@ from codesign.compiler.schedule import Load, Schedule, TileCompute, schedule
 from codesign.errors import InputError
 from codesign.hw import isa
 from codesign.hw.config import HardwareConfig
-from codesign.hw.isa import Compute, Dma, DwCompute, End, Opcode
+from codesign.hw.isa import Compute, Dma, DwCompute, End, Opcode, TileCommand
 from codesign.hw.reference import Requant
 from codesign.hw.timing import tile_cycles
 
@@ -177,11 +177,11 @@ def concatenate(programs: list[Program]) -> list:
         commands = list(program.commands[:-1])                   # without END
         if n:
             first_load = next(i for i, c in enumerate(commands) if c.opcode in isa.LOADS)
-            first_compute = next(i for i, c in enumerate(commands) if isinstance(c, Compute | DwCompute))
+            first_compute = next(i for i, c in enumerate(commands) if isinstance(c, TileCommand))
             commands[first_load] = replace(commands[first_load], pop_next=True)
             commands[first_compute] = replace(commands[first_compute], pop_next=True)
         if n < len(programs) - 1:
-            last_compute = max(i for i, c in enumerate(commands) if isinstance(c, Compute | DwCompute))
+            last_compute = max(i for i, c in enumerate(commands) if isinstance(c, TileCommand))
             last_store = max(i for i, c in enumerate(commands) if c.opcode == Opcode.STORE)
             commands[last_compute] = replace(commands[last_compute], push_prev=True)
             commands[last_store] = replace(commands[last_store], push_prev=True)

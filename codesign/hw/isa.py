@@ -104,38 +104,32 @@ class Dma(Command):
 
 
 @dataclass(frozen=True)
-class Compute(Command):
-    opcode: Opcode = Opcode.COMPUTE
+class TileCommand(Command):
+    """What COMPUTE and DW_COMPUTE share: one array tile's buffer addresses and its output format."""
     act_addr: int = 0
     wgt_addr: int = 0
     out_addr: int = 0
     param_addr: int = 0
-    k: int = 1
     act_signed: bool = False
-    accumulate: bool = False
-    emit: bool = True
     relu: bool = False
     out_bits: int = 8
 
 
 @dataclass(frozen=True)
-class DwCompute(Command):
+class Compute(TileCommand):
+    opcode: Opcode = Opcode.COMPUTE
+    k: int = 1
+    accumulate: bool = False
+    emit: bool = True
+
+
+@dataclass(frozen=True)
+class DwCompute(TileCommand):
     opcode: Opcode = Opcode.DW_COMPUTE
-    act_addr: int = 0
-    wgt_addr: int = 0
-    out_addr: int = 0
-    param_addr: int = 0
     row_pitch: int = 0
     kh: int = 3
     kw: int = 3
     stride: int = 1
-    act_signed: bool = False
-    relu: bool = False
-    out_bits: int = 8
-
-    @property
-    def k(self) -> int:
-        return self.kh * self.kw
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from codesign.compiler.depthwise import tap_order
 from codesign.hw.config import HardwareConfig
 from codesign.hw.operands import digit_planes, pack_lanes, unpack_lanes
 from codesign.hw.reference import Requant, act_range, gemm_accumulate, requantize
@@ -69,11 +70,6 @@ class DepthwiseTile:
     def k(self) -> int:
         return self.kh * self.kw
 
-    def tap_order(self) -> list[int]:
-        """Weight rows in the order the array runs them: per kernel row, each stride phase's taps, last first."""
-        return [i * self.kw + j for i in range(self.kh) for p in range(self.stride)
-                for j in reversed(range(p, self.kw, self.stride))]
-
     @property
     def rows(self) -> int:
         return (self.x.shape[2] - self.kw) // self.stride + 1
@@ -129,7 +125,7 @@ def encode(cfg: HardwareConfig, tile: Tile | DepthwiseTile) -> EncodedTile:
 
     if depthwise:
         act_words = pack_lanes(tile.inputs(), cfg.act_bits)               # an input pixel, channel c in lane c
-        w = tile.w[tile.tap_order()]
+        w = tile.w[tap_order(tile.kh, tile.kw, tile.stride)]
     else:
         act_words = pack_lanes(tile.a.T, cfg.act_bits)                   # word k: A[:, k], row r in lane r
         w = tile.w
