@@ -3,9 +3,13 @@
 This is the datapath the controller drives: a tile command, then K activation vectors and K * D weight-digit
 vectors, and (when the command asks for it) ``rows`` output vectors. A depthwise tile (``depthwise``) takes
 ``rows`` output pixels of one output row by ``cols`` channels, K = kh * kw taps; its activation vectors are input
-pixels (``cols`` channels each) in window order (`codesign.hw.timing.depthwise_inputs`). The array is busy for exactly
-`codesign.hw.timing.tile_cycles` after the command handshake; an emitting tile's sums then move to a held bank and
-drain (`codesign.hw.timing.drain_cycles`) while the next tile feeds. The cost model is built on these formulas.
+pixels (``cols`` channels each) in window order (`codesign.hw.timing.depthwise_inputs`).
+
+Tiles are pipelined: the core feeds a tile for exactly `codesign.hw.timing.tile_cycles` after its command
+handshake and takes the next command in the cycle after its last beat, while the last digits still cross the array.
+An emitting tile's sums move into a held bank as its last digit passes each PE, and drain through the
+requantization while the next tiles feed (`codesign.hw.timing.drain_cycles`). The cost model is built on these
+formulas.
 """
 
 from amaranth.hdl import Const, Module, Mux, Signal, signed, unsigned
@@ -13,7 +17,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from codesign.hw.config import HardwareConfig
-from codesign.hw.timing import DW_KERNEL_MAX, DW_STRIDES, fill_cycles
+from codesign.hw.timing import DW_KERNEL_MAX, DW_STRIDES
 from rtl_gen.requant_unit import RequantUnit
 from rtl_gen.systolic_array import SystolicArray
 
@@ -54,10 +58,11 @@ class ArrayCore(wiring.Component):
         out  Out  cols x act_bits             ``rows`` beats (row r of the requantized tile) when ``emit``, in
                                               command order; they may come while the next tile feeds
     Status
-        busy      Out 1    the array holds a tile: feed, flush, and for an emitting tile any wait for the held bank
-        draining  Out 1    an emitted tile's rows are not all out yet
-        cycles    Out 32   busy cycles of the last tile, from the cycle after its command handshake to its last flush
-                           cycle (plus any wait for the held bank)
+        busy      Out 1    the core holds a tile whose operands are not all taken
+        waiting   Out 1    an emitting tile waits at its last step for the held bank (a bubble, not counted)
+        draining  Out 1    an emitted tile's sums are not all out yet
+        cycles    Out 32   feed cycles of the last tile, from the cycle after its command handshake to its last beat,
+                           without the waits
     """
 
     def __init__(self, cfg: HardwareConfig):
@@ -68,6 +73,7 @@ class ArrayCore(wiring.Component):
             "wgt": In(stream.Signature(data.ArrayLayout(cfg.digit_bits, cfg.cols))),
             "out": Out(stream.Signature(data.ArrayLayout(cfg.act_bits, cfg.cols))),
             "busy": Out(1),
+            "waiting": Out(1),
             "draining": Out(1),
             "cycles": Out(32),
         })
@@ -93,7 +99,6 @@ class ArrayCore(wiring.Component):
         step = Signal(unsigned(cfg.k_bits))           # reduction step k
         digit = Signal(digits_shape)                  # digit index j within the step
         clear_pending = Signal()
-        flush_left = Signal(range(cfg.rows + cfg.cols))
         # Depthwise: the window's preload beats left, and where the taps are: tap within the chain (one kernel row,
         # one stride phase), and the phase (odd taps of a stride-2 row come after the even ones).
         preload_left = Signal(range(cfg.rows + 1))
@@ -106,9 +111,11 @@ class ArrayCore(wiring.Component):
         feed_first = Signal()
         feed_msb = Signal()
         feed_clr = Signal()
+        feed_dw = Signal()
+        feed_cap = Signal()
         feed_step = Signal()                          # the array takes one step with the registered operands
         counter = Signal(32)
-        hold_pending = Signal()                       # the array holds an emitting tile's final sums, not yet copied
+        capturing = Signal()                          # an emitting tile's sums are on their way into the bank
 
         # ---- the held bank: an emitted tile's sums and its requantization, so the array can take the next tile
         # while they drain (the next command overwrites ``cmd``)
@@ -125,7 +132,7 @@ class ArrayCore(wiring.Component):
 
         new_col_digits = [(self.cmd.payload.col_bits[c] + (g - 1)) >> log2_g for c in range(cfg.cols)]
 
-        # ---- the feed register, loaded from the streams (it steps the array only in FEED and FLUSH)
+        # ---- the feed register, loaded from the streams
         first = digit == 0
         last_digit = digit == digits - 1
         preloading = preload_left != 0
@@ -152,7 +159,6 @@ class ArrayCore(wiring.Component):
 
         # ---- drain: rows leave the bank through the requantization units, one row per cycle. The bank shifts up
         # a row per issue, so the units read row 0 and no row multiplexer sits between the sums and them.
-        copy = Signal()                               # the sequencer moves the array's sums into the bank
         pipe_en = self.out.ready | ~self.out.valid
         issuing = held & (issued < cfg.rows)
         for c, unit in enumerate(requant):
@@ -168,44 +174,47 @@ class ArrayCore(wiring.Component):
                 self.out.payload[c].eq(unit.value),
             ]
         m.d.comb += self.out.valid.eq(requant[0].out_valid)
-        with m.If(copy):
-            m.d.sync += [held.eq(1), issued.eq(0), out_row.eq(0), held_relu.eq(cmd.relu),
-                         held_out_bits.eq(cmd.out_bits)]
+        with m.If(pipe_en & issuing):
+            m.d.sync += issued.eq(issued + 1)
+            for r in range(cfg.rows - 1):
+                m.d.sync += [bank[r][c].eq(bank[r + 1][c]) for c in range(cfg.cols)]
+        with m.If(self.out.valid & self.out.ready):
+            m.d.sync += out_row.eq(out_row + 1)
+            with m.If(out_row == cfg.rows - 1):
+                m.d.sync += held.eq(0)
+        # ---- capture: each PE's final sum moves into the bank the cycle after the tile's last digit left it, a
+        # wave that follows the skew; the drain starts when it reaches PE(rows-1, cols-1). The last digit only
+        # enters the array when the bank is free, so the wave and the drain never meet.
+        for r in range(cfg.rows):
             for c in range(cfg.cols):
-                m.d.sync += [held_bias[c].eq(cmd.bias[c]), held_mult[c].eq(cmd.mult[c]),
-                             held_shift[c].eq(cmd.shift[c])]
-            for r in range(cfg.rows):
-                m.d.sync += [bank[r][c].eq(array.acc[r][c]) for c in range(cfg.cols)]
-        with m.Else():
-            with m.If(pipe_en & issuing):
-                m.d.sync += issued.eq(issued + 1)
-                for r in range(cfg.rows - 1):
-                    m.d.sync += [bank[r][c].eq(bank[r + 1][c]) for c in range(cfg.cols)]
-            with m.If(self.out.valid & self.out.ready):
-                m.d.sync += out_row.eq(out_row + 1)
-                with m.If(out_row == cfg.rows - 1):
-                    m.d.sync += held.eq(0)
+                with m.If(array.done[r][c]):
+                    m.d.sync += bank[r][c].eq(array.acc[r][c])
+        with m.If(array.done[cfg.rows - 1][cfg.cols - 1]):
+            m.d.sync += [capturing.eq(0), held.eq(1), issued.eq(0), out_row.eq(0)]
 
         m.d.comb += [array.act[r].eq(feed_act[r]) for r in range(cfg.rows)]
         m.d.comb += [array.col_act[c].eq(feed_act[c]) for c in range(cfg.cols)]
         m.d.comb += [
             array.en.eq(feed_step),
-            array.clr.eq(feed_clr & feed_step),
-            array.dw.eq(cmd.depthwise),
             array.digits.eq(feed_digits),
-            array.first.eq(feed_first),
-            array.msb.eq(feed_msb),
+            array.first.eq(feed_first), array.msb.eq(feed_msb), array.clr.eq(feed_clr), array.dw.eq(feed_dw),
+            array.cap.eq(feed_cap),
         ]
+
+        # The feed register carries a beat of the tile only when the sequencer takes one; in every other cycle it
+        # steps the array with a bubble (zero digits, no tags), which moves the digits already inside on without
+        # touching any sum, so a tile's last digits cross the array while the next tile feeds, or while none does.
+        beat = Signal()
+        last_step = step == cmd.k - 1
+        with m.If(~beat):
+            m.d.sync += [feed_step.eq(1), feed_first.eq(0), feed_msb.eq(0), feed_clr.eq(0), feed_dw.eq(0),
+                         feed_cap.eq(0)]
+            m.d.sync += [feed_digits[c].eq(0) for c in range(cfg.cols)]
 
         with m.FSM(name="sequencer") as fsm:
             with m.State("IDLE"):
-                # The array's sums are final one cycle after the flush: copy them now, unless the bank still
-                # drains the previous tile; then wait, since the next tile would overwrite them. The copy and the
-                # next command's handshake share the cycle (the array changes two cycles after a handshake).
-                m.d.comb += [copy.eq(hold_pending & ~held), self.cmd.ready.eq(~hold_pending | ~held)]
-                with m.If(copy):
-                    m.d.sync += [hold_pending.eq(0), self.cycles.eq(counter)]
-                with m.If(self.cmd.valid & self.cmd.ready):
+                m.d.comb += self.cmd.ready.eq(1)
+                with m.If(self.cmd.valid):
                     m.d.sync += [
                         cmd.eq(self.cmd.payload),
                         digits.eq(maximum(new_col_digits)),
@@ -223,18 +232,31 @@ class ArrayCore(wiring.Component):
                     m.next = "FEED"
 
             with m.State("FEED"):
-                # A preload beat is a one-cycle step with zero digits: it only moves the depthwise window.
+                # An emitting tile's last step waits at its first digit (bubbles, a step boundary, so the array's
+                # other digits still move) while the bank holds the previous emitting tile.
                 m.d.comb += [
-                    go.eq(Mux(preloading, self.act.valid, self.wgt.valid & (self.act.valid | ~first))),
+                    self.waiting.eq(cmd.emit & last_step & first & ~preloading & (capturing | held)),
+                    go.eq(~self.waiting & Mux(preloading, self.act.valid,
+                                              self.wgt.valid & (self.act.valid | ~first))),
+                    beat.eq(go),
                     self.wgt.ready.eq(go & ~preloading),
                     self.act.ready.eq(go & (first | preloading)),
                 ]
-                m.d.sync += [
-                    feed_step.eq(go),
-                    feed_clr.eq(clear_pending),
-                    feed_first.eq(first | preloading),
-                    feed_msb.eq(last_digit | preloading),
-                ]
+                # A preload beat is a one-cycle step with zero digits: it only moves the depthwise window. Streams
+                # that stall inside a step stall the array (a bubble there would shift the PEs' activations).
+                with m.If(go):
+                    m.d.sync += [
+                        feed_step.eq(1),
+                        feed_clr.eq(clear_pending),
+                        feed_first.eq(first | preloading),
+                        feed_msb.eq(last_digit | preloading),
+                        feed_dw.eq(cmd.depthwise),
+                        feed_cap.eq(cmd.emit & last_step & last_digit & ~preloading),
+                    ]
+                with m.Elif(~self.waiting):
+                    m.d.sync += feed_step.eq(0)
+                with m.If(~self.waiting):
+                    m.d.sync += counter.eq(counter + 1)
                 wide = cmd.stride == 2
                 chain_taps = Mux(wide, Mux(odd, cmd.kw >> 1, (cmd.kw + 1) >> 1), cmd.kw)
                 with m.If(go & preloading):
@@ -243,34 +265,23 @@ class ArrayCore(wiring.Component):
                     m.d.sync += [clear_pending.eq(0), digit.eq(digit + 1)]
                     with m.If(last_digit):
                         m.d.sync += [digit.eq(0), step.eq(step + 1), tap.eq(tap + 1)]
-                        with m.If(step == cmd.k - 1):
-                            m.d.sync += flush_left.eq(fill_cycles(cfg))
-                            m.next = "FLUSH"
+                        with m.If(last_step):
+                            m.d.sync += self.cycles.eq(counter + 1)
+                            with m.If(cmd.emit):
+                                # The bank is free (the wait above): its requantization is this tile's from now.
+                                m.d.sync += [capturing.eq(1), held_relu.eq(cmd.relu),
+                                             held_out_bits.eq(cmd.out_bits)]
+                                for c in range(cfg.cols):
+                                    m.d.sync += [held_bias[c].eq(cmd.bias[c]), held_mult[c].eq(cmd.mult[c]),
+                                                 held_shift[c].eq(cmd.shift[c])]
+                            m.next = "IDLE"
                         with m.Elif(cmd.depthwise & (tap == chain_taps - 1)):
                             # The chain is done: the next one (the odd taps, or the next kernel row) starts with a
                             # fresh window.
                             m.d.sync += [tap.eq(0), odd.eq(wide & ~odd & (cmd.kw > 1)),
                                          preload_left.eq(cfg.rows - 1)]
 
-            with m.State("FLUSH"):
-                # The array steps on the last beat, then on zero digits that push it through the skew lines to the
-                # far corner; the last flush cycle latches no step, so the sums are final when IDLE copies them.
-                m.d.sync += [
-                    flush_left.eq(flush_left - 1),
-                    feed_step.eq(flush_left != 1), feed_clr.eq(0), feed_digits.eq(0), feed_first.eq(0),
-                    feed_msb.eq(0),
-                ]
-                with m.If(flush_left == 1):
-                    with m.If(cmd.emit):
-                        m.d.sync += hold_pending.eq(1)
-                    with m.Else():
-                        m.d.sync += self.cycles.eq(counter + 1)
-                    m.next = "IDLE"
-
-        m.d.comb += [self.busy.eq(~fsm.ongoing("IDLE") | (hold_pending & held)),
-                     self.draining.eq(hold_pending | held)]
-        with m.If(self.busy):
-            m.d.sync += counter.eq(counter + 1)
+        m.d.comb += [self.busy.eq(fsm.ongoing("FEED")), self.draining.eq(capturing | held)]
         return m
 
 

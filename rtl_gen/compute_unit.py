@@ -37,10 +37,12 @@ class ComputeUnit(wiring.Component):
     A DW_COMPUTE runs the same way, its input pixels read in window order (`WindowReader`) from the activation buffer,
     whose read port is as wide as the wider of an act word and a pixel word.
 
-    A command is done once the array has taken its tile (its operands are read: ``push_prev`` goes then); an emitting
-    tile's rows are written while the next command runs, and its ``push_next`` waits until its last row is written,
-    so a STORE never reads a row before it is there. A ``push_next`` without ``emit`` waits for any drain still
-    running, for the same reason and so that two pushes never share a cycle.
+    Commands overlap: the next command is taken, its tokens and parameter word are read and checked, and its reads
+    are started while the array still feeds the tile before it, so the array takes it the cycle after that tile's
+    last beat. A command is done once the array has taken its tile (its operands are read: ``push_prev`` goes then);
+    an emitting tile's rows are written while the next commands run, and its ``push_next`` waits until its last row
+    is written, so a STORE never reads a row before it is there. A ``push_next`` without ``emit`` waits for any
+    drain still running, for the same reason and so that two pushes never share a cycle.
 
     Ports
         cmd         In   stream of 128-bit commands
@@ -84,20 +86,34 @@ class ComputeUnit(wiring.Component):
         cmd = Signal(commands.COMPUTE)
         dw = commands.DW_COMPUTE(cmd.as_value())       # the same bits read as a DW_COMPUTE
         is_dw = cmd.opcode == isa.Opcode.DW_COMPUTE
-        # One activation reader per command kind; they share the buffer's read port.
-        depthwise = core.cmd.payload.depthwise
+
+        # Commands overlap: the next command is taken, checked and its reads started while the array still feeds the
+        # tile before it, so ``cmd`` moves on; what that tile's end needs is kept here.
+        running = Signal()                             # the array has a tile whose operands are not all taken
+        run_dw = Signal()
+        run_emit = Signal()
+        run_push_prev = Signal()
+        run_push_next = Signal()
+        run_out_addr = Signal.like(cmd.out_addr)
+        reading_dw = Signal()                          # the kind of the tile whose reads the readers issue
+
+        # One activation reader per command kind; they share the buffer's read port, each in its turn (a tile's
+        # reads start once the previous tile's are all answered). The array takes the running tile's words, and
+        # between tiles the next one's.
+        feeding_dw = Mux(core.busy, run_dw, reading_dw)
         m.d.comb += [
-            self.act_addr.eq(Mux(depthwise, window.r_addr, act_reader.r_addr)),
-            self.act_en.eq(Mux(depthwise, window.r_en, act_reader.r_en)),
-            core.act.valid.eq(Mux(depthwise, window.out.valid, act_reader.out.valid)),
-            core.act.payload.eq(Mux(depthwise, window.out.payload, act_reader.out.payload)),
-            act_reader.out.ready.eq(core.act.ready & ~depthwise),
-            window.out.ready.eq(core.act.ready & depthwise),
+            self.act_addr.eq(Mux(reading_dw, window.r_addr, act_reader.r_addr)),
+            self.act_en.eq(Mux(reading_dw, window.r_en, act_reader.r_en)),
+            core.act.valid.eq(Mux(feeding_dw, window.out.valid, act_reader.out.valid)),
+            core.act.payload.eq(Mux(feeding_dw, window.out.payload, act_reader.out.payload)),
+            act_reader.out.ready.eq(core.act.ready & ~feeding_dw),
+            window.out.ready.eq(core.act.ready & feeding_dw),
             core.wgt.valid.eq(wgt_reader.out.valid), core.wgt.payload.eq(wgt_reader.out.payload),
             wgt_reader.out.ready.eq(core.wgt.ready),
-            self.array_busy.eq(core.busy),
+            self.array_busy.eq(core.busy & ~core.waiting),
         ]
         m.d.comb += [window.row_pitch.eq(dw.row_pitch), window.kw.eq(dw.kw), window.stride.eq(dw.stride)]
+        reads_answered = ~act_reader.reading & ~window.reading & ~wgt_reader.reading
 
         # ---- the parameter word: one 8-byte record per column (see codesign.hw.isa)
         records = [self.param_data.word_select(c, 64) for c in range(cfg.cols)]
@@ -136,6 +152,19 @@ class ComputeUnit(wiring.Component):
             with m.If(out_row == cfg.rows - 1):
                 m.d.comb += self.push_next.eq(drain_push)
 
+        # ---- the running tile's end: once the array has taken its last beat its operands are read (push_prev); an
+        # emitting tile's last beat waited until the previous drain was over, so its own drain's address and token
+        # are latched now. A push_next without emit waits for any drain still running.
+        retire = Signal()
+        m.d.comb += retire.eq(running & ~core.busy & (run_emit | ~run_push_next | ~core.draining))
+        with m.If(retire):
+            m.d.comb += self.push_prev.eq(run_push_prev)
+            m.d.sync += running.eq(0)
+            with m.If(run_emit):
+                m.d.sync += [drain_addr.eq(run_out_addr), drain_push.eq(run_push_next), out_row.eq(0)]
+            with m.Else():
+                m.d.comb += self.push_next.eq(run_push_next)
+
         m.d.comb += self.param_addr.eq(cmd.param_addr)
         with m.FSM() as fsm:
             with next_command(m, self, cmd):
@@ -169,32 +198,26 @@ class ComputeUnit(wiring.Component):
                 with m.If(cmd.wgt_addr + wgt_words * words.wgt > cfg.wgt_buf_bytes):
                     m.d.comb += self.error.eq(Error.BUFFER_RANGE)
                     m.next = "IDLE"
-                with m.Else():
+                with m.Elif(reads_answered):
                     m.d.comb += [
                         act_reader.start.eq(~is_dw), act_reader.addr.eq(cmd.act_addr), act_reader.count.eq(cmd.k),
                         window.start.eq(is_dw), window.addr.eq(dw.act_addr), window.count.eq(window_words),
                         wgt_reader.start.eq(1), wgt_reader.addr.eq(cmd.wgt_addr), wgt_reader.count.eq(wgt_words),
                     ]
+                    m.d.sync += reading_dw.eq(is_dw)
                     m.next = "ISSUE"
             with m.State("ISSUE"):
                 # Hand the tile over once its first operands are there, so the array never waits inside a tile:
-                # then its busy cycles are exactly `codesign.hw.timing.tile_cycles`.
-                m.d.comb += core.cmd.valid.eq(core.act.valid & wgt_reader.out.valid)
+                # then its feed cycles are exactly `codesign.hw.timing.tile_cycles`. The array takes it the cycle
+                # after the previous tile's last beat, which retires that one in the same cycle.
+                m.d.comb += core.cmd.valid.eq(core.act.valid & wgt_reader.out.valid & (~running | retire))
                 with m.If(core.cmd.valid & core.cmd.ready):
-                    m.next = "RUN"
-            with m.State("RUN"):
-                # The core leaves busy in the cycle it copies an emitting tile's sums into its held bank (the
-                # previous drain is over by then), so the drain's address and token are latched with the copy.
-                taken = ~core.busy & ~act_reader.busy & ~window.busy & ~wgt_reader.busy
-                with m.If(taken & (payload.emit | ~cmd.push_next | ~core.draining)):
-                    m.d.comb += self.push_prev.eq(cmd.push_prev)
-                    with m.If(payload.emit):
-                        m.d.sync += [drain_addr.eq(cmd.out_addr), drain_push.eq(cmd.push_next), out_row.eq(0)]
-                    with m.Else():
-                        m.d.comb += self.push_next.eq(cmd.push_next)
+                    m.d.sync += [running.eq(1), run_dw.eq(is_dw), run_emit.eq(payload.emit),
+                                 run_push_prev.eq(cmd.push_prev), run_push_next.eq(cmd.push_next),
+                                 run_out_addr.eq(cmd.out_addr)]
                     m.next = "IDLE"
         m.d.comb += self.stalled.eq(fsm.ongoing("WAIT") & ~acquire(m, self, cmd) & ~self.halt)
-        with m.If(core.draining):
+        with m.If(core.draining | running):
             m.d.comb += self.idle.eq(0)
         return m
 

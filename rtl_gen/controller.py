@@ -130,8 +130,9 @@ class Controller(wiring.Component):
                     m.d.comb += buf_size.eq(size)
             with m.Default():                   # COMPUTE and END address no DMA buffer
                 m.d.comb += buf_size.eq(0)
+        # A DMA's byte count and a window's row span are multiplies: registered as the command is taken, so that
+        # neither is one path with the range compare after it (each was the accelerator's critical path in turn).
         dma_bytes = Signal(33)
-        m.d.comb += dma_bytes.eq(dma.rows * dma.row_bytes)
         dma_bad = (dma.rows == 0) | (dma.row_bytes == 0)
         dma_misaligned = ((dma.dram_addr | dma.row_bytes | dma.dram_stride | dma.buf_addr) & (bus - 1)) != 0
         dma_out_of_range = dma.buf_addr + dma_bytes > buf_size
@@ -144,8 +145,6 @@ class Controller(wiring.Component):
         comp_misaligned = ((((comp.act_addr | Mux(is_dw, dw.row_pitch, 0)) & (act_word - 1))
                             | (comp.wgt_addr & (words.wgt - 1))
                             | (comp.param_addr & (words.param - 1)) | (comp.out_addr & (words.out - 1))) != 0)
-        # The window's row span is a multiply: registered as the command is taken, so that it and the range compare
-        # after it are not one path (it was the critical path of the whole accelerator).
         rows_span = Signal(range(7 * (1 << 16)))
         window_end = dw.act_addr + rows_span + ((cfg.rows - 1) * dw.stride + dw.kw) * words.out
         comp_out_of_range = ((Mux(is_dw, window_end, comp.act_addr + comp.k * words.act) > cfg.act_buf_bytes)
@@ -175,9 +174,10 @@ class Controller(wiring.Component):
                     m.next = "DRAIN"
                 with m.Elif(instr.r_rdy):
                     m.d.comb += instr.r_en.eq(1)
-                    taken = commands.DW_COMPUTE(instr.r_data)
+                    taken, taken_dma = commands.DW_COMPUTE(instr.r_data), commands.DMA(instr.r_data)
                     m.d.sync += [cur.eq(instr.r_data), cur_pc.eq(pc), pc.eq(pc + 1),
-                                 rows_span.eq((taken.kh - 1) * taken.row_pitch)]
+                                 rows_span.eq((taken.kh - 1) * taken.row_pitch),
+                                 dma_bytes.eq(taken_dma.rows * taken_dma.row_bytes)]
                     m.next = "CHECK"
             with m.State("CHECK"):
                 def fail(code):

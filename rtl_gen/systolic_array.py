@@ -5,7 +5,7 @@ from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from codesign.hw.config import HardwareConfig
-from rtl_gen.pe import PE
+from rtl_gen.pe import PE, TAGS
 
 
 class SystolicArray(wiring.Component):
@@ -28,13 +28,15 @@ class SystolicArray(wiring.Component):
     Ports
         act     In   rows x signed(act_bits + 1)   aligned activations, read on ``first`` digits
         col_act In   cols x signed(act_bits + 1)   depthwise: each column's next input, read on ``first`` digits
-        dw      In   1                             depthwise mode (held for the whole tile)
         digits  In   cols x g                      aligned weight digits
         first   In   1                             the digits start a reduction step
         msb     In   1                             the digits are the weights' signed top digits
+        clr     In   1                             the digits start fresh sums
+        dw      In   1                             the digits belong to a depthwise tile
+        cap     In   1                             the digits are their tile's last
         en      In   1                             advance the whole array (stall when low)
-        clr     In   1                             start fresh sums (applies to every PE in the same cycle)
         acc     Out  rows x cols x signed(acc_bits)
+        done    Out  rows x cols                   PE(r, c) holds its finished sum in ``acc`` this cycle
     """
 
     def __init__(self, cfg: HardwareConfig):
@@ -43,13 +45,11 @@ class SystolicArray(wiring.Component):
         super().__init__({
             "act": In(data.ArrayLayout(act, cfg.rows)),
             "col_act": In(data.ArrayLayout(act, cfg.cols)),
-            "dw": In(1),
             "digits": In(data.ArrayLayout(cfg.digit_bits, cfg.cols)),
-            "first": In(1),
-            "msb": In(1),
+            **{tag: In(1) for tag in TAGS},
             "en": In(1),
-            "clr": In(1),
             "acc": Out(data.ArrayLayout(data.ArrayLayout(signed(cfg.acc_bits), cfg.cols), cfg.rows)),
+            "done": Out(data.ArrayLayout(data.ArrayLayout(1, cfg.cols), cfg.rows)),
         })
 
     def elaborate(self, platform):
@@ -59,7 +59,7 @@ class SystolicArray(wiring.Component):
         for r, row in enumerate(pes):
             for c, pe in enumerate(row):
                 m.submodules[f"pe_{r}_{c}"] = pe
-                m.d.comb += [pe.en.eq(self.en), pe.clr.eq(self.clr), pe.dw.eq(self.dw), self.acc[r][c].eq(pe.acc)]
+                m.d.comb += [pe.en.eq(self.en), self.acc[r][c].eq(pe.acc), self.done[r][c].eq(pe.done)]
 
         # Left edge: row r's activation delayed r cycles; then each PE feeds its right neighbour.
         for r in range(cfg.rows):
@@ -77,18 +77,13 @@ class SystolicArray(wiring.Component):
         # Top edge: column c's digit and tags delayed c cycles; then each PE feeds the one below.
         for c in range(cfg.cols):
             top = pes[0][c]
-            m.d.comb += [
-                top.digit_in.eq(self._delay(m, self.digits[c], c, f"digit_skew_{c}")),
-                top.first_in.eq(self._delay(m, self.first, c, f"first_skew_{c}")),
-                top.msb_in.eq(self._delay(m, self.msb, c, f"msb_skew_{c}")),
-            ]
+            m.d.comb += top.digit_in.eq(self._delay(m, self.digits[c], c, f"digit_skew_{c}"))
+            m.d.comb += [getattr(top, f"{tag}_in").eq(self._delay(m, getattr(self, tag), c, f"{tag}_skew_{c}"))
+                         for tag in TAGS]
             for r in range(1, cfg.rows):
                 above, pe = pes[r - 1][c], pes[r][c]
-                m.d.comb += [
-                    pe.digit_in.eq(above.digit_out),
-                    pe.first_in.eq(above.first_out),
-                    pe.msb_in.eq(above.msb_out),
-                ]
+                m.d.comb += pe.digit_in.eq(above.digit_out)
+                m.d.comb += [getattr(pe, f"{tag}_in").eq(getattr(above, f"{tag}_out")) for tag in TAGS]
         return m
 
     def _delay(self, m: Module, value, cycles: int, name: str):

@@ -21,6 +21,8 @@ class WordReader(wiring.Component):
         addr    In   byte address
         count   In   32
         busy    Out  1        words left to read or not yet taken
+        reading Out  1        words left to read or not yet answered: a ``start`` may come once it is low (the
+                              words still waiting to be taken go first)
         out     Out  stream of word_bytes * 8
         r_addr, r_en  Out, r_data In (port_bytes * 8)    to the buffer's read port
     """
@@ -30,7 +32,7 @@ class WordReader(wiring.Component):
         self.word_bytes = word_bytes
         self.port_bytes = port_bytes or word_bytes
         super().__init__({
-            "start": In(1), "addr": In(addr_bits), "count": In(32), "busy": Out(1),
+            "start": In(1), "addr": In(addr_bits), "count": In(32), "busy": Out(1), "reading": Out(1),
             "out": Out(stream.Signature(word_bytes * 8)),
             "r_addr": Out(addr_bits), "r_en": Out(1), "r_data": In(self.port_bytes * 8),
             **(members or {}),
@@ -60,7 +62,8 @@ class WordReader(wiring.Component):
         self.addresses(m, issue)
         m.d.comb += [
             self.out.valid.eq(words.r_rdy), self.out.payload.eq(words.r_data), words.r_en.eq(self.out.ready),
-            self.busy.eq((left != 0) | in_flight | words.r_rdy),
+            self.reading.eq((left != 0) | in_flight),
+            self.busy.eq(self.reading | words.r_rdy),
         ]
         return m
 
@@ -77,8 +80,8 @@ class WindowReader(WordReader):
     kernel row i and stride phase p, the pixels ``p + stride * n`` of window row i from the last one down. Window
     row i starts at ``addr + i * row_pitch``; ``count`` is the total (the caller's `depthwise_inputs`).
 
-    Extra ports: ``row_pitch`` (bytes), ``kw`` and ``stride``, held while busy (the kernel height needs no port:
-    ``count`` ends the tile).
+    Extra ports: ``row_pitch`` (bytes), ``kw`` and ``stride``, taken with ``start`` (the kernel height needs no
+    port: ``count`` ends the tile).
     """
 
     def __init__(self, addr_bits: int, word_bytes: int, port_bytes: int, rows: int):
@@ -89,26 +92,29 @@ class WindowReader(WordReader):
 
     def addresses(self, m: Module, issue: Signal) -> None:
         shift = (self.word_bytes - 1).bit_length()
-        wide = self.stride == 2
+        # The shape is taken at ``start``: the caller may move on to its next command while the words are read.
+        kw, stride, row_pitch = Signal.like(self.kw), Signal.like(self.stride), Signal.like(self.row_pitch)
         row_addr = Signal(self.addr_bits)        # window row i
         odd = Signal()                           # the stride phase p
         chain_left = Signal(range(self.rows + DW_KERNEL_MAX + 1))
 
-        def chain(row, phase):
+        def chain(row, phase, kw, wide):
             """(first address, words) of the chain (row, phase): pixel p + s * (rows - 2 + taps) down to p."""
-            taps = Mux(wide, Mux(phase, self.kw >> 1, (self.kw + 1) >> 1), self.kw)
+            taps = Mux(wide, Mux(phase, kw >> 1, (kw + 1) >> 1), kw)
             last = Mux(wide, (self.rows - 2 + taps) << 1, self.rows - 2 + taps) + phase
             return row + (last << shift), self.rows - 1 + taps
 
+        wide = stride == 2
         with m.If(self.start):
-            first, words = chain(self.addr, 0)
-            m.d.sync += [row_addr.eq(self.addr), odd.eq(0), self.r_addr.eq(first), chain_left.eq(words)]
+            first, words = chain(self.addr, 0, self.kw, self.stride == 2)
+            m.d.sync += [row_addr.eq(self.addr), odd.eq(0), self.r_addr.eq(first), chain_left.eq(words),
+                         kw.eq(self.kw), stride.eq(self.stride), row_pitch.eq(self.row_pitch)]
         with m.Elif(issue):
             m.d.sync += [self.r_addr.eq(self.r_addr - Mux(wide, 2 << shift, 1 << shift)),
                          chain_left.eq(chain_left - 1)]
             with m.If(chain_left == 1):
                 # the next chain: the odd taps of this row, or the next row's even ones
-                to_odd = wide & ~odd & (self.kw > 1)
-                next_row = Mux(to_odd, row_addr, row_addr + self.row_pitch)
-                first, words = chain(next_row, to_odd)
+                to_odd = wide & ~odd & (kw > 1)
+                next_row = Mux(to_odd, row_addr, row_addr + row_pitch)
+                first, words = chain(next_row, to_odd, kw, wide)
                 m.d.sync += [row_addr.eq(next_row), odd.eq(to_odd), self.r_addr.eq(first), chain_left.eq(words)]

@@ -13,10 +13,11 @@ computes and stores, so
     cycles = L_first + sum over the other steps of max(L_next, C, S) + C_last + fixed
 
 with, per step, ``L`` the load time (beats, bursts, commands), ``C`` the array time (`codesign.hw.timing` per tile
-plus a per-tile gap; an emitting tile's drain overlaps the next tile, so a tile costs at least the drain, and the
-last drain is paid once at the end) and ``S`` the store time. Blocks at the edges are averaged (the mean tiles per
-block), so the model is exact for dimensions that divide and close otherwise. The free constants (`Constants`) are
-fitted to RTL measurements by `sim.measure.calibrate` (`make calibrate`); without `build/calibration.json` the fit
+plus a per-tile gap; tiles are pipelined, an emitting tile's skew and drain overlapping the next tiles, so a tile
+costs at least the bank's turn (`codesign.hw.timing.bank_cycles`), and the last one is paid once at the end) and
+``S`` the store time. Blocks at the edges are averaged (the mean tiles per block), so the model is exact for
+dimensions that divide and close otherwise. The free constants (`Constants`) are fitted to RTL measurements by
+`sim.measure.calibrate` (`make calibrate`); without `build/calibration.json` the fit
 shipped with the package applies, else the defaults, and `load_constants` says so.
 
 A depthwise layer (a GEMM with a `Window`) has two points, not a grid: point 0 is the program of
@@ -54,7 +55,7 @@ from codesign.compiler.mapping import K_SPLITS, MAX_ROW_BYTES, Gemm, Mapping
 from codesign.files import json_key, json_object, read_json
 from codesign.hw import isa
 from codesign.hw.config import HardwareConfig, ceil_div
-from codesign.hw.timing import drain_cycles, fill_cycles
+from codesign.hw.timing import bank_cycles
 
 CALIBRATION_PATH = Path("build/calibration.json")
 EXTENT_BITS = 12                # block extents 1, 2, ..., 2048 array tiles, and the whole dimension
@@ -126,7 +127,7 @@ class HardwareBatch:
                 "param_buf": cfg.param_buf_bytes, "p_act": words.act, "p_wgt": words.wgt, "p_out": words.out,
                 "param_slot": ceil_div(words.param, words.bus) * words.bus,
                 "out_slot": ceil_div(cfg.rows * words.out, words.bus) * words.bus,
-                "fill": fill_cycles(cfg), "drain": drain_cycles(cfg),
+                "bank": bank_cycles(cfg),
                 "area_luts": area_luts(cfg), "brams": brams(cfg),
             })
         t = {k: torch.tensor([r[k] for r in rows], dtype=dtype, device=device) for k in rows[0]}
@@ -424,17 +425,18 @@ def _step_times(p: _Pairs, b: _Blocks) -> _StepTimes:
     c, t = p.c, p.t
     a_load = p.load_time(b.bm * b.act_slot)
     w_load = p.load_time(b.bn * b.wgt_slot) + p.load_time(b.bn * p.param_slot)
-    # A tile's drain overlaps the next tile; only a tile shorter than the drain waits for the held bank.
-    tile_time = torch.maximum(p.k * p.avg_d + t["fill"] + c.tile_gap, t["drain"])[..., None, None]
+    # Tiles are pipelined: a tile's skew and drain overlap the next tile; only a tile shorter than the bank's turn
+    # waits for the held bank.
+    tile_time = torch.maximum(p.k * p.avg_d + c.tile_gap, t["bank"])[..., None, None]
     # Every step also fetches its commands (a COMPUTE and a STORE per tile) over the same read channel.
     step_fetch = p.fetch_time(2 * b.tiles_per_step)
     a_load = a_load[..., :, None] + step_fetch + p.fetch_time(torch.ones_like(step_fetch))
     w_load = w_load[..., None, :] + p.fetch_time(2 * torch.ones_like(step_fetch))
     # A step is as slow as its slowest unit: the array, the stores, or the decoder (a COMPUTE and a STORE per tile).
     unit = torch.clamp(torch.maximum(tile_time, p.store_time[..., None, None]), min=2 * c.decode)
-    # After the last load: the last step's computes and stores, the last drain and store, the first fetch, the last
-    # response.
-    tail = b.last_tiles * unit + (t["drain"] + p.store_time)[..., None, None] + c.fixed + 2 * p.latency
+    # After the last load: the last step's computes and stores, the last skew, drain and store, the first fetch, the
+    # last response.
+    tail = b.last_tiles * unit + (t["bank"] + p.store_time)[..., None, None] + c.fixed + 2 * p.latency
     return _StepTimes(a_load=a_load, w_load=w_load, step_fetch=step_fetch, body=b.tiles_per_step * unit, tail=tail)
 
 
@@ -487,10 +489,10 @@ def _chunk_step(p: _Pairs, ch: _Chunks, length: torch.Tensor, last: bool):
     commands = 5.0 if last else 4.0               # three loads and a COMPUTE, and the STORE after the last
     load = p.load_time(act) + p.load_time(wgt) + p.load_time(p.param_slot.expand_as(length)) + \
         p.fetch_time(torch.full_like(length, commands))
-    tile = length * p.avg_d[..., None] + t["fill"][..., None] + c.tile_gap
-    if last:                                      # the emitting chunks' copies are a drain apart at least
-        full = ch.kc * p.avg_d[..., None] + t["fill"][..., None] + c.tile_gap
-        tile = torch.maximum(tile, t["drain"][..., None] - (ch.count - 1) * full)
+    tile = length * p.avg_d[..., None] + c.tile_gap
+    if last:                                      # the emitting chunks are a bank's turn apart at least
+        full = ch.kc * p.avg_d[..., None] + c.tile_gap
+        tile = torch.maximum(tile, t["bank"][..., None] - (ch.count - 1) * full)
     body = torch.clamp(torch.maximum(tile, p.store_time[..., None]) if last else tile, min=commands * c.decode)
     return load, body, act + wgt + p.param_slot
 
@@ -505,7 +507,7 @@ def _price_split(p: _Pairs, cycles: torch.Tensor, dram: torch.Tensor, valid: tor
     # The loads of a step overlap the previous step's work; the program ends with the last step's own work.
     cycles[...] = full_load + tiles * ((ch.count - 1) * torch.maximum(full_load, full_body) +
                                        torch.maximum(last_load, last_body)) - torch.maximum(last_load, last_body) + \
-        last_body + (t["drain"] + p.store_time)[..., None] + c.fixed + 2 * p.latency
+        last_body + (t["bank"] + p.store_time)[..., None] + c.fixed + 2 * p.latency
     dram[...] = tiles * ((ch.count - 1) * full_bytes + last_bytes) + p.out_bytes[..., None]
     valid[...] = (ch.kc >= 1) & (ch.kc < p.k[..., None]) & \
         (2 * _round_up(ch.kc * t["p_act"][..., None], bus) <= t["act_buf"][..., None]) & \
@@ -553,7 +555,7 @@ def _price_depthwise(p: _Pairs, window: dict) -> tuple[torch.Tensor, torch.Tenso
     fits = (strip_tiles >= 1) & (p.k <= t["max_k"]) & p.out_fits & \
         (2 * _round_up(p.k * p.max_d * t["p_wgt"], bus) <= t["wgt_buf"]) & (2 * t["param_slot"] <= t["param_buf"])
     chains = kh * torch.where((s == 2) & (kw > 1), 2.0, 1.0)
-    tile_time = torch.maximum(chains * (t["rows"] - 1) + p.k * p.avg_d + t["fill"] + c.tile_gap, t["drain"])
+    tile_time = torch.maximum(chains * (t["rows"] - 1) + p.k * p.avg_d + c.tile_gap, t["bank"])
     unit = torch.clamp(torch.maximum(tile_time, p.store_time), min=2 * c.decode)
     per_step = torch.where(steps > 1, (tiles - last_tiles) / (steps - 1).clamp(min=1), last_tiles)
     # A band of whole rows is one contiguous load; a strip one 2-D command, a burst (or more) per row, each paying
@@ -565,7 +567,7 @@ def _price_depthwise(p: _Pairs, window: dict) -> tuple[torch.Tensor, torch.Tenso
     w_load = p.load_time(wgt_slot) + p.load_time(t["param_slot"].expand_as(wgt_slot)) + \
         p.fetch_time(2 * torch.ones_like(per_step))
     both, body = a_load + w_load, per_step * unit
-    tail = last_tiles * unit + t["drain"] + p.store_time + c.fixed + 2 * p.latency
+    tail = last_tiles * unit + t["bank"] + p.store_time + c.fixed + 2 * p.latency
     cycles = both + (groups - 1) * torch.maximum(both, body) + (steps - groups) * torch.maximum(a_load, body) + tail
     dram = groups * (images * strips * rows_read * strip_bytes + wgt_slot + t["param_slot"]) + tiles * t["out_slot"]
     return cycles, dram, fits

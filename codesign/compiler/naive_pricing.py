@@ -22,7 +22,7 @@ from codesign.compiler.mapping import K_SPLITS, MAX_ROW_BYTES, Gemm, Mapping, en
 from codesign.errors import InputError
 from codesign.hw import isa
 from codesign.hw.config import HardwareConfig, ceil_div
-from codesign.hw.timing import depthwise_chains, drain_cycles, fill_cycles
+from codesign.hw.timing import bank_cycles, depthwise_chains
 
 GRID_POINTS = N_RESIDENT + K_SPLITS
 
@@ -72,8 +72,7 @@ class _Pair:
     p_act: float
     p_wgt: float
     param_slot: float
-    fill: float
-    drain: float
+    bank: float
     max_k: float
     act_buf: float
     wgt_buf: float
@@ -99,8 +98,8 @@ def _pair(cfg: HardwareConfig, gemm: Gemm, count: int, c: Constants, latency: fl
     return _Pair(
         constants=c, latency=latency, count=float(count), k=k, bus=bus, burst_bytes=min(256 * bus, 4096.0),
         m_tiles=float(ceil_div(gemm.m, cfg.rows)), n_tiles=n_tiles, avg_d=avg_d, max_d=max_d, p_act=p_act,
-        p_wgt=p_wgt, param_slot=param_slot, fill=float(fill_cycles(cfg)),
-        drain=float(drain_cycles(cfg)), max_k=float(cfg.max_k), act_buf=act_buf, wgt_buf=wgt_buf,
+        p_wgt=p_wgt, param_slot=param_slot, bank=float(bank_cycles(cfg)),
+        max_k=float(cfg.max_k), act_buf=act_buf, wgt_buf=wgt_buf,
         param_buf=float(cfg.param_buf_bytes), out_fits=2 * out_slot <= cfg.out_buf_bytes,
         store_time=out_slot / bus * c.beat + latency + c.burst + c.command,
         act_slot=_round_up(k * p_act, bus), wgt_slot=_round_up(k * avg_d * p_wgt, bus),
@@ -132,7 +131,7 @@ def _resident_point(p: _Pair, bm_e: int, bn_e: int, order: int) -> float:
         return math.inf
     c = p.constants
     m_blocks, n_blocks = math.ceil(p.m_tiles / bm), math.ceil(p.n_tiles / bn)
-    tile_time = max(p.k * p.avg_d + p.fill + c.tile_gap, p.drain)     # the drain overlaps the next tile
+    tile_time = max(p.k * p.avg_d + c.tile_gap, p.bank)     # pipelined tiles; a short one waits for the bank
     steps = m_blocks * n_blocks
     last_tiles = (p.m_tiles - (m_blocks - 1) * bm) * (p.n_tiles - (n_blocks - 1) * bn)
     tiles_per_step = (p.m_tiles * p.n_tiles - last_tiles) / (steps - 1) if steps > 1 else last_tiles
@@ -142,7 +141,7 @@ def _resident_point(p: _Pair, bm_e: int, bn_e: int, order: int) -> float:
     unit = max(tile_time, p.store_time, 2 * c.decode)
     body = tiles_per_step * unit
     both = a_load + w_load
-    tail = last_tiles * unit + p.drain + p.store_time + c.fixed + 2 * p.latency
+    tail = last_tiles * unit + p.bank + p.store_time + c.fixed + 2 * p.latency
     if order == 0:
         cycles = both + (n_blocks - 1) * max(both, body) + (steps - n_blocks) * max(a_load, body) + tail
     else:
@@ -165,7 +164,7 @@ def _depthwise_point(p: _Pair, cfg: HardwareConfig, gemm: Gemm) -> float:
     last_tiles = len(bands[-1]) * (plan.x_tiles - (plan.strips - 1) * plan.strip_tiles)
     per_step = (plan.tiles - last_tiles) / (steps - 1) if steps > 1 else last_tiles
     chains = len(depthwise_chains(kh, kw, window.stride))
-    tile_time = max(chains * (cfg.rows - 1) + p.k * p.avg_d + p.fill + c.tile_gap, p.drain)
+    tile_time = max(chains * (cfg.rows - 1) + p.k * p.avg_d + c.tile_gap, p.bank)
     unit = max(tile_time, p.store_time, 2 * c.decode)
     rows = plan.band_in()
     if plan.strips > 1:                       # one 2-D command, a burst (or more) per row
@@ -176,7 +175,7 @@ def _depthwise_point(p: _Pair, cfg: HardwareConfig, gemm: Gemm) -> float:
     a_load = band_load + _fetch_time(p, 2 * per_step) + _fetch_time(p, 1)
     w_load = _load_time(p, p.wgt_slot) + _load_time(p, p.param_slot) + _fetch_time(p, 2)
     both, body = a_load + w_load, per_step * unit
-    tail = last_tiles * unit + p.drain + p.store_time + c.fixed + 2 * p.latency
+    tail = last_tiles * unit + p.bank + p.store_time + c.fixed + 2 * p.latency
     cycles = both + (plan.groups - 1) * max(both, body) + (steps - plan.groups) * max(a_load, body) + tail
     return cycles * p.count
 
@@ -205,16 +204,16 @@ def _split_point(p: _Pair, split: int) -> float:
         load = _load_time(p, _round_up(length * p.p_act, p.bus)) + \
             _load_time(p, _round_up(length * (p.avg_d * p.p_wgt), p.bus)) + _load_time(p, p.param_slot) + \
             _fetch_time(p, commands)
-        tile = length * p.avg_d + p.fill + c.tile_gap
-        if last:                                  # the emitting chunks' copies are a drain apart at least
-            tile = max(tile, p.drain - (chunks - 1) * (kc * p.avg_d + p.fill + c.tile_gap))
+        tile = length * p.avg_d + c.tile_gap
+        if last:                                  # the emitting chunks are a bank's turn apart at least
+            tile = max(tile, p.bank - (chunks - 1) * (kc * p.avg_d + c.tile_gap))
         body = max(max(tile, p.store_time) if last else tile, commands * c.decode)
         return load, body
 
     full_load, full_body = chunk_step(kc, last=False)
     last_load, last_body = chunk_step(k_last, last=True)
     cycles = full_load + tiles * ((chunks - 1) * max(full_load, full_body) + max(last_load, last_body)) - \
-        max(last_load, last_body) + last_body + p.drain + p.store_time + c.fixed + 2 * p.latency
+        max(last_load, last_body) + last_body + p.bank + p.store_time + c.fixed + 2 * p.latency
     return cycles * p.count
 
 

@@ -1,13 +1,9 @@
 """Closed-form cycle counts of the datapath, the ground truth the cost model is built on.
 
-`ArrayCore` runs a tile in two phases after its command handshake, and an emitting tile drains in a third that
-overlaps the next tile:
+`ArrayCore` feeds a tile after its command handshake, one weight digit per cycle, and takes the next command in the
+cycle after the last one: tiles are pipelined, so the array's skew is crossed once per run of tiles, not per tile.
 
-    feed   K * D             one weight digit per cycle, D = ceil(max column bits / g) digits per reduction step
-    flush  rows + cols - 1   the feed register's last beat, then zero digits that push it through the skew lines to
-                             PE(rows-1, cols-1)
-    drain  1 + rows + 5      (only when the tile emits) one cycle copies the sums and the requantization parameters
-                             into the held bank, then one row per cycle into the five-stage requantization pipeline
+    feed   K * D             D = ceil(max column bits / g) digits per reduction step
 
 A depthwise tile (``rows`` output pixels of one output row by ``cols`` channels, K = kh * kw taps) runs the
 taps chain by chain: one chain per kernel row, or two for stride 2 (the even taps, then the odd ones). Each chain
@@ -15,11 +11,15 @@ starts with ``rows - 1`` one-cycle preload beats that fill the columns' sliding 
 
     depthwise feed   chains * (rows - 1) + K * D
 
-The array is busy for the feed and the flush (`tile_cycles`); the next tile's handshake can come in the cycle of the
-copy. The held bank is free again `drain_cycles` after the copy, so an emitting tile whose flush ends sooner after
-the previous emitting tile's copy waits for it (the bare core with back-to-back tiles shorter than the drain; never
-in the accelerator, whose per-command gap is longer). The RTL tests check that the measured counts equal these
-formulas for every tile they run, with no tolerance.
+An emitting tile's last digit crosses the array (``fill``, rows + cols - 1 cycles to PE(rows-1, cols-1)), each PE's
+sum moving into the held bank behind it, and the bank drains one row per cycle through the requantization pipeline:
+
+    bank   fill + drain + 1  from an emitting tile's last beat to the first cycle the bank is free again
+
+So the next emitting tile's last step starts at least `bank_cycles` after the previous emitting tile's last beat;
+it waits at that step's first digit otherwise (bubbles the feed counts do not include; never in the accelerator on
+tiles of ``bank_cycles`` or more). The RTL tests check that the measured counts equal these formulas for every tile
+they run, with no tolerance.
 """
 
 from codesign.hw.config import HardwareConfig
@@ -38,15 +38,21 @@ def fill_cycles(cfg: HardwareConfig) -> int:
 
 
 def drain_cycles(cfg: HardwareConfig) -> int:
-    """Cycles from the end of an emitting tile's flush to its last output, and from its copy into the held bank to
-    the first cycle the bank can take the next tile."""
+    """Cycles from the held bank's capture of PE(rows-1, cols-1) to the cycle after the tile's last output: one row
+    per cycle into the requantization pipeline."""
     return 1 + cfg.rows + REQUANT_LATENCY
 
 
+def bank_cycles(cfg: HardwareConfig) -> int:
+    """Cycles from an emitting tile's last beat to the first cycle the next emitting tile's last step may start: the
+    last digit's way to PE(rows-1, cols-1), the drain, and the cycle the bank is released in."""
+    return fill_cycles(cfg) + drain_cycles(cfg) + 1
+
+
 def tile_cycles(cfg: HardwareConfig, k: int, weight_bits: int) -> int:
-    """Busy cycles of one `ArrayCore` tile with K reduction steps whose widest weight column has ``weight_bits``
-    bits (with or without emit: the drain overlaps the next tile)."""
-    return k * cfg.digits(weight_bits) + fill_cycles(cfg)
+    """Feed cycles of one `ArrayCore` tile with K reduction steps whose widest weight column has ``weight_bits``
+    bits (with or without emit: its last digits cross the array, and its sums drain, under the next tile)."""
+    return k * cfg.digits(weight_bits)
 
 
 def depthwise_chains(kh: int, kw: int, stride: int) -> tuple[int, ...]:
@@ -61,6 +67,6 @@ def depthwise_inputs(cfg: HardwareConfig, kh: int, kw: int, stride: int) -> int:
 
 
 def depthwise_tile_cycles(cfg: HardwareConfig, kh: int, kw: int, stride: int, weight_bits: int) -> int:
-    """Busy cycles of one depthwise `ArrayCore` tile whose widest channel has ``weight_bits`` bits."""
+    """Feed cycles of one depthwise `ArrayCore` tile whose widest channel has ``weight_bits`` bits."""
     chains = len(depthwise_chains(kh, kw, stride))
-    return chains * (cfg.rows - 1) + kh * kw * cfg.digits(weight_bits) + fill_cycles(cfg)
+    return chains * (cfg.rows - 1) + kh * kw * cfg.digits(weight_bits)

@@ -9,7 +9,7 @@ import pytest
 from amaranth.sim import Simulator
 
 from codesign.hw.config import HardwareConfig
-from codesign.hw.timing import drain_cycles
+from codesign.hw.timing import bank_cycles, drain_cycles, fill_cycles
 from rtl_gen.array_core import ArrayCore
 from sim.tile.tiles import decode_rows, encode, expected, expected_cycles, random_depthwise_tile, random_tile
 
@@ -95,19 +95,21 @@ def simulate(cfg, tiles, rng, stall, *, overlap=False):
 
 def schedule(cfg, tiles):
     """When each tile's command is taken and when each emitting tile's last row leaves, by `codesign.hw.timing`, for
-    back-to-back tiles without stalls: the next handshake shares the cycle of the previous tile's copy into the held
-    bank, and a copy waits until the bank is free (`drain_cycles` after the previous copy)."""
+    back-to-back tiles without stalls: the next handshake comes the cycle after a tile's last beat; an emitting
+    tile's last step starts no sooner than `bank_cycles` after the previous emitting tile's last beat, and its last
+    row leaves `fill_cycles` + `drain_cycles` after its own."""
     handshakes, last_outputs, handshake, bank_free = [], [], 0, 0
     for tile in tiles:
         handshakes.append(handshake)
-        flush_end = handshake + expected_cycles(cfg, tile)
+        d = cfg.digits(int(np.max(tile.w_bits)))
+        last_step = handshake + 1 + expected_cycles(cfg, tile) - d
         if tile.emit:
-            copy = max(flush_end + 1, bank_free)
-            bank_free = copy + drain_cycles(cfg)
-            last_outputs.append(copy + drain_cycles(cfg) - 1)
-            handshake = copy
-        else:
-            handshake = flush_end + 1
+            last_step = max(last_step, bank_free)
+        last_beat = last_step + d - 1
+        if tile.emit:
+            bank_free = last_beat + bank_cycles(cfg)
+            last_outputs.append(last_beat + fill_cycles(cfg) + drain_cycles(cfg))
+        handshake = last_beat + 1
     return handshakes, last_outputs
 
 
@@ -130,8 +132,9 @@ def test_tiles_are_exact_with_and_without_backpressure(shape, g, stall):
 @pytest.mark.parametrize("shape, g", [((2, 3), 2), ((4, 2), 1), ((1, 1), 8)])
 @pytest.mark.parametrize("stall", [False, True])
 def test_drains_overlap_the_next_tiles(shape, g, stall):
-    """Back-to-back tiles: each drain runs under the next tile's feed; tiles shorter than the drain wait for the
-    held bank; an accumulating tile after an emitting one still sees the array's sums. Exact results either way, and
+    """Back-to-back tiles: each tile's last digits cross the array, and its sums drain, under the next tile's feed;
+    emitting tiles shorter than the bank's turn wait for the held bank; an accumulating tile after an emitting one
+    still sees the array's sums. Exact results either way, and
     without stalls, every handshake and last output on the cycle `schedule` gives."""
     cfg = HardwareConfig(rows=shape[0], cols=shape[1], digit_bits=g, weight_bits_max=8)
     rng = np.random.default_rng(sum(shape) * 7 + g)

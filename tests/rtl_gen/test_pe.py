@@ -34,14 +34,14 @@ def run_pe(cfg, steps, *, stall_rng=None):
                     ctx.set(dut.a_in, int(stall_rng.integers(-100, 100)))
                     ctx.set(dut.digit_in, int(stall_rng.integers(0, 1 << cfg.digit_bits)))
                     ctx.set(dut.first_in, 1)
-                    ctx.set(dut.clr, 1)
+                    ctx.set(dut.clr_in, 1)
                     await ctx.tick()
                 ctx.set(dut.en, 1)
                 ctx.set(dut.a_in, a if j == 0 else -77)     # the activation is only read on the first digit
                 ctx.set(dut.digit_in, digit)
                 ctx.set(dut.first_in, j == 0)
                 ctx.set(dut.msb_in, j == len(digits) - 1)
-                ctx.set(dut.clr, first_step and j == 0)
+                ctx.set(dut.clr_in, first_step and j == 0)
                 await ctx.tick()
                 forwarded.append((ctx.get(dut.a_out), ctx.get(dut.digit_out), ctx.get(dut.first_out),
                                   ctx.get(dut.msb_out)))
@@ -109,7 +109,7 @@ def test_clr_starts_a_fresh_sum():
         for a, w, clr in ((3, 7, 1), (2, 5, 0), (4, -6, 1), (1, 1, 0)):
             ctx.set(dut.a_in, a)
             ctx.set(dut.digit_in, w & 0xFF)
-            ctx.set(dut.clr, clr)
+            ctx.set(dut.clr_in, clr)
             await ctx.tick()
             seen.append(ctx.get(dut.acc))
 
