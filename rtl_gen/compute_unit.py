@@ -98,7 +98,7 @@ class ComputeUnit(wiring.Component):
         reading_dw = Signal()                          # the kind of the tile whose reads the readers issue
 
         # One activation reader per command kind; they share the buffer's read port, each in its turn (a tile's
-        # reads start once the previous tile's are all answered). The array takes the running tile's words, and
+        # reads start once the previous tile's are all issued). The array takes the running tile's words, and
         # between tiles the next one's.
         feeding_dw = Mux(core.busy, run_dw, reading_dw)
         m.d.comb += [
@@ -113,7 +113,7 @@ class ComputeUnit(wiring.Component):
             self.array_busy.eq(core.busy & ~core.waiting),
         ]
         m.d.comb += [window.row_pitch.eq(dw.row_pitch), window.kw.eq(dw.kw), window.stride.eq(dw.stride)]
-        reads_answered = ~act_reader.reading & ~window.reading & ~wgt_reader.reading
+        reads_issued = ~act_reader.reading & ~window.reading & ~wgt_reader.reading
 
         # ---- the parameter word: one 8-byte record per column (see codesign.hw.isa)
         records = [self.param_data.word_select(c, 64) for c in range(cfg.cols)]
@@ -198,7 +198,7 @@ class ComputeUnit(wiring.Component):
                 with m.If(cmd.wgt_addr + wgt_words * words.wgt > cfg.wgt_buf_bytes):
                     m.d.comb += self.error.eq(Error.BUFFER_RANGE)
                     m.next = "IDLE"
-                with m.Elif(reads_answered):
+                with m.Elif(reads_issued):
                     m.d.comb += [
                         act_reader.start.eq(~is_dw), act_reader.addr.eq(cmd.act_addr), act_reader.count.eq(cmd.k),
                         window.start.eq(is_dw), window.addr.eq(dw.act_addr), window.count.eq(window_words),

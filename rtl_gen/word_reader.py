@@ -21,8 +21,8 @@ class WordReader(wiring.Component):
         addr    In   byte address
         count   In   32
         busy    Out  1        words left to read or not yet taken
-        reading Out  1        words left to read or not yet answered: a ``start`` may come once it is low (the
-                              words still waiting to be taken go first)
+        reading Out  1        reads left to issue: a ``start`` may come once it is low (the words still on their
+                              way or waiting to be taken go first)
         out     Out  stream of word_bytes * 8
         r_addr, r_en  Out, r_data In (port_bytes * 8)    to the buffer's read port
     """
@@ -62,8 +62,8 @@ class WordReader(wiring.Component):
         self.addresses(m, issue)
         m.d.comb += [
             self.out.valid.eq(words.r_rdy), self.out.payload.eq(words.r_data), words.r_en.eq(self.out.ready),
-            self.reading.eq((left != 0) | in_flight),
-            self.busy.eq(self.reading | words.r_rdy),
+            self.reading.eq(left != 0),
+            self.busy.eq(self.reading | in_flight | words.r_rdy),
         ]
         return m
 

@@ -1,4 +1,5 @@
-"""ComputeUnit in Amaranth's simulator: token wait, a tile for `tile_cycles`, bad records and ranges refused."""
+"""ComputeUnit in Amaranth's simulator: token wait, a tile for `tile_cycles`, overlapped commands, bad records and
+ranges refused."""
 
 import pytest
 from amaranth.sim import Simulator
@@ -95,3 +96,40 @@ def test_a_tile_runs_for_the_timing_formula_and_writes_its_rows():
     assert [(addr, data) for _, addr, data in out["rows"]] == [(0x10 + r * words.out, 5 | (-3 & 0xFF) << 8)
                                                               for r in range(CFG.rows)]
     assert out["pushes"] == 2 and out["push_next"] == [out["rows"][-1][0]]
+
+
+def test_back_to_back_commands_keep_the_array_busy():
+    """Commands overlap: the next one is taken, checked and its reads started while the array feeds the tile
+    before it, so the array takes it the cycle after that tile's last beat (one idle cycle, the handshake). Each
+    emitting tile's rows still come out, in order, each followed by its push_next."""
+    dut = ComputeUnit(CFG)
+    commands = [Compute(k=4, out_addr=0x10 * i, push_next=True, emit=True) for i in range(3)]
+    busy, rows, pushes = [], [], []
+
+    async def bench(ctx):
+        ctx.set(dut.param_data, record() | record() << 64)
+        queue = list(commands)
+        for cycle in range(120):
+            ctx.set(dut.cmd.valid, bool(queue))
+            ctx.set(dut.cmd.payload, isa.encode(queue[0]) if queue else 0)
+            _, _, taken, array_busy, out_en, out_addr, push_next = await ctx.tick().sample(
+                dut.cmd.valid & dut.cmd.ready, dut.array_busy, dut.out_en, dut.out_addr, dut.push_next)
+            if taken:
+                queue.pop(0)
+            busy.append(array_busy)
+            if out_en:
+                rows.append(out_addr)
+            if push_next:
+                pushes.append(cycle)
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(bench)
+    sim.run()
+    first = busy.index(1)
+    feed = tile_cycles(CFG, 4, 8)
+    assert busy[first:first + 3 * feed + 2] == [1] * feed + [0] + [1] * feed + [0] + [1] * feed
+    assert sum(busy) == 3 * feed
+    words = isa.word_bytes(CFG)
+    assert rows == [0x10 * i + r * words.out for i in range(3) for r in range(CFG.rows)]
+    assert len(pushes) == 3
