@@ -115,8 +115,12 @@ class ComputeUnit(wiring.Component):
         m.d.comb += [window.row_pitch.eq(dw.row_pitch), window.kw.eq(dw.kw), window.stride.eq(dw.stride)]
         reads_issued = ~act_reader.reading & ~window.reading & ~wgt_reader.reading
 
-        # ---- the parameter word: one 8-byte record per column (see codesign.hw.isa)
-        records = [self.param_data.word_select(c, 64) for c in range(cfg.cols)]
+        # ---- the parameter word: one 8-byte record per column (see codesign.hw.isa). Registered as it arrives
+        # (PARAM), decoded a cycle later (DECODE): the block RAM's output has no register of its own, and its
+        # clock-to-out and the maximum over the columns were the accelerator's critical path. The extra cycle is
+        # hidden: the next command is decoded while the array feeds the tile before it.
+        param_word = Signal.like(self.param_data)
+        records = [param_word.word_select(c, 64) for c in range(cfg.cols)]
         bias = [r[0:32].as_signed() for r in records]
         mult = [r[32:48] for r in records]
         shift = [r[48:56] for r in records]
@@ -129,8 +133,8 @@ class ComputeUnit(wiring.Component):
             if cfg.acc_bits < 32:
                 limit = 1 << (cfg.acc_bits - 1)
                 bad += [bias[c] < -limit, bias[c] >= limit]
-        # Registered as the word arrives (PARAM), used a cycle later (COUNT): the block RAM's output, the maximum
-        # over the columns and the K x D multiply in one cycle were the accelerator's critical path.
+        # Registered as the word is decoded (DECODE), used a cycle later (COUNT): the maximum over the columns and the
+        # K x D multiply in one cycle were a critical path too.
         params_bad = Signal()
         window_words = Signal(16)
         digits = Signal(range(cfg.digits_max + 1))
@@ -171,7 +175,10 @@ class ComputeUnit(wiring.Component):
                 m.d.comb += self.param_en.eq(1)
                 m.next = "PARAM"
             with m.State("PARAM"):
-                # The parameter word arrives now: latch it into the array command.
+                m.d.sync += param_word.eq(self.param_data)
+                m.next = "DECODE"
+            with m.State("DECODE"):
+                # The parameter word and the command into the array command.
                 m.d.sync += [
                     payload.k.eq(Mux(is_dw, dw.kh * dw.kw, cmd.k)),
                     payload.act_signed.eq(Mux(is_dw, dw.act_signed, cmd.act_signed)),

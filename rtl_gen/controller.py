@@ -8,7 +8,7 @@ from amaranth.lib.wiring import In, Out
 from codesign.hw import isa
 from codesign.hw.config import HardwareConfig
 from codesign.hw.csr import COUNTER_BITS, COUNTERS, Error
-from codesign.hw.timing import DW_STRIDES
+from codesign.hw.timing import DW_KERNEL_MAX, DW_STRIDES
 from rtl_gen import commands
 from rtl_gen.dma import request_layout
 
@@ -130,23 +130,26 @@ class Controller(wiring.Component):
                     m.d.comb += buf_size.eq(size)
             with m.Default():                   # COMPUTE and END address no DMA buffer
                 m.d.comb += buf_size.eq(0)
-        # A DMA's byte count and a window's row span are multiplies: registered as the command is taken, so that
-        # neither is one path with the range compare after it (each was the accelerator's critical path in turn).
+        # A DMA's byte count, a window's row span and its taps are multiplies: registered as the command is taken,
+        # so that none is one path with the checks after it (each was the accelerator's critical path in turn).
         dma_bytes = Signal(33)
+        rows_span = Signal(range(7 * (1 << 16)))
+        taps = Signal(range(DW_KERNEL_MAX ** 2 + 1))
         dma_bad = (dma.rows == 0) | (dma.row_bytes == 0)
         dma_misaligned = ((dma.dram_addr | dma.row_bytes | dma.dram_stride | dma.buf_addr) & (bus - 1)) != 0
         dma_out_of_range = dma.buf_addr + dma_bytes > buf_size
         # COMPUTE and DW_COMPUTE share the addresses' places; their own fields are checked each by its kind.
         comp_bad = Mux(is_dw,
                        (dw.kh == 0) | (dw.kw == 0) | (dw.stride == 0) | (dw.stride > max(DW_STRIDES))
-                       | (dw.kh * dw.kw > cfg.max_k) | (dw.out_bits == 0) | (dw.out_bits > cfg.act_bits),
+                       | (taps > cfg.max_k) | (dw.out_bits == 0) | (dw.out_bits > cfg.act_bits),
                        (comp.k == 0) | (comp.k > cfg.max_k) | (comp.out_bits == 0) | (comp.out_bits > cfg.act_bits))
         act_word = Mux(is_dw, words.out, words.act)      # a pixel word in a DW_COMPUTE
         comp_misaligned = ((((comp.act_addr | Mux(is_dw, dw.row_pitch, 0)) & (act_word - 1))
                             | (comp.wgt_addr & (words.wgt - 1))
                             | (comp.param_addr & (words.param - 1)) | (comp.out_addr & (words.out - 1))) != 0)
-        rows_span = Signal(range(7 * (1 << 16)))
-        window_end = dw.act_addr + rows_span + ((cfg.rows - 1) * dw.stride + dw.kw) * words.out
+        # (stride is 1 or 2 once the checks before the range pass: a multiplexer, not a multiplier)
+        window_end = dw.act_addr + rows_span + (Mux(dw.stride == 2, 2 * (cfg.rows - 1), cfg.rows - 1) + dw.kw) * \
+            words.out
         comp_out_of_range = ((Mux(is_dw, window_end, comp.act_addr + comp.k * words.act) > cfg.act_buf_bytes)
                              | (comp.param_addr + words.param > cfg.param_buf_bytes)
                              | ((is_dw | comp.emit) & (comp.out_addr + cfg.rows * words.out > cfg.out_buf_bytes)))
@@ -176,7 +179,7 @@ class Controller(wiring.Component):
                     m.d.comb += instr.r_en.eq(1)
                     taken, taken_dma = commands.DW_COMPUTE(instr.r_data), commands.DMA(instr.r_data)
                     m.d.sync += [cur.eq(instr.r_data), cur_pc.eq(pc), pc.eq(pc + 1),
-                                 rows_span.eq((taken.kh - 1) * taken.row_pitch),
+                                 rows_span.eq((taken.kh - 1) * taken.row_pitch), taps.eq(taken.kh * taken.kw),
                                  dma_bytes.eq(taken_dma.rows * taken_dma.row_bytes)]
                     m.next = "CHECK"
             with m.State("CHECK"):
