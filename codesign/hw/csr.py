@@ -59,7 +59,8 @@ COUNTERS = ("cycles", "compute_cycles", "stall_cycles", "bytes_read", "bytes_wri
 COUNTER_BITS = 48               # each counter's width in the RTL; its _LO / _HI pair reads it zero-extended
 _COUNTER_DOCS = {
     "cycles": "cycles from START to DONE",
-    "compute_cycles": "cycles the systolic array takes operands (a tile's feed; its skew and drain overlap the next tiles)",
+    "compute_cycles": "cycles the systolic array takes operands (a tile's feed; its skew and drain overlap the next "
+                      "tiles)",
     "stall_cycles": "cycles the compute unit holds a command but waits for a DMA token (data not loaded yet, or "
                     "its output half not yet stored)",
     "bytes_read": "bytes read over AXI (program and operands)",
