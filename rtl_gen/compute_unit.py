@@ -166,8 +166,9 @@ class ComputeUnit(wiring.Component):
             m.d.sync += running.eq(0)
             with m.If(run_emit):
                 m.d.sync += [drain_addr.eq(run_out_addr), drain_push.eq(run_push_next), out_row.eq(0)]
-            with m.Else():
-                m.d.comb += self.push_next.eq(run_push_next)
+            with m.Elif(run_push_next):
+                # (only then: a tile without a push must not override a drain's push in the same cycle)
+                m.d.comb += self.push_next.eq(1)
 
         m.d.comb += self.param_addr.eq(cmd.param_addr)
         with m.FSM() as fsm:

@@ -133,3 +133,35 @@ def test_back_to_back_commands_keep_the_array_busy():
     words = isa.word_bytes(CFG)
     assert rows == [0x10 * i + r * words.out for i in range(3) for r in range(CFG.rows)]
     assert len(pushes) == 3
+
+
+def test_a_drain_push_is_never_lost_to_a_tile_that_ends_beside_it():
+    """A K split of one column tile into K = 1 chunks, twice: each second chunk emits and pushes. Whatever cycle the
+    third command comes in, a tile without a push that ends in the cycle of the previous drain's last row must not
+    swallow that row's push_next (it did: a STORE then waited forever)."""
+    commands = [Compute(k=1, emit=False, push_prev=True),
+                Compute(k=1, accumulate=True, emit=True, push_prev=True, push_next=True),
+                Compute(k=1, emit=False), Compute(k=1, accumulate=True, emit=True, out_addr=0x40, push_next=True)]
+    for late in range(40):
+        dut = ComputeUnit(CFG)
+        seen = {"rows": 0, "pushes": 0}
+
+        async def bench(ctx):
+            ctx.set(dut.param_data, record(bits=2) | record(bits=2) << 64)
+            queue = list(commands)
+            for cycle in range(120):
+                offered = bool(queue) and (len(queue) != 2 or cycle >= late)
+                ctx.set(dut.cmd.valid, offered)
+                ctx.set(dut.cmd.payload, isa.encode(queue[0]) if queue else 0)
+                _, _, taken, out_en, push_next = await ctx.tick().sample(
+                    dut.cmd.valid & dut.cmd.ready, dut.out_en, dut.push_next)
+                if taken:
+                    queue.pop(0)
+                seen["rows"] += out_en
+                seen["pushes"] += push_next
+
+        sim = Simulator(dut)
+        sim.add_clock(1e-8)
+        sim.add_testbench(bench)
+        sim.run()
+        assert seen == {"rows": 2 * CFG.rows, "pushes": 2}, late
