@@ -135,6 +135,31 @@ def test_back_to_back_commands_keep_the_array_busy():
     assert len(pushes) == 3
 
 
+def rows_and_pushes(commands, late):
+    """Run ``commands`` back to back, the third one offered only from cycle ``late``: (rows written, pushes)."""
+    dut = ComputeUnit(CFG)
+    seen = {"rows": 0, "pushes": 0}
+
+    async def bench(ctx):
+        ctx.set(dut.param_data, record(bits=2) | record(bits=2) << 64)
+        queue = list(commands)
+        for cycle in range(120):
+            ctx.set(dut.cmd.valid, bool(queue) and (len(queue) != 2 or cycle >= late))
+            ctx.set(dut.cmd.payload, isa.encode(queue[0]) if queue else 0)
+            _, _, taken, out_en, push_next = await ctx.tick().sample(
+                dut.cmd.valid & dut.cmd.ready, dut.out_en, dut.push_next)
+            if taken:
+                queue.pop(0)
+            seen["rows"] += out_en
+            seen["pushes"] += push_next
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(bench)
+    sim.run()
+    return seen
+
+
 def test_a_drain_push_is_never_lost_to_a_tile_that_ends_beside_it():
     """A K split of one column tile into K = 1 chunks, twice: each second chunk emits and pushes. Whatever cycle the
     third command comes in, a tile without a push that ends in the cycle of the previous drain's last row must not
@@ -143,25 +168,4 @@ def test_a_drain_push_is_never_lost_to_a_tile_that_ends_beside_it():
                 Compute(k=1, accumulate=True, emit=True, push_prev=True, push_next=True),
                 Compute(k=1, emit=False), Compute(k=1, accumulate=True, emit=True, out_addr=0x40, push_next=True)]
     for late in range(40):
-        dut = ComputeUnit(CFG)
-        seen = {"rows": 0, "pushes": 0}
-
-        async def bench(ctx):
-            ctx.set(dut.param_data, record(bits=2) | record(bits=2) << 64)
-            queue = list(commands)
-            for cycle in range(120):
-                offered = bool(queue) and (len(queue) != 2 or cycle >= late)
-                ctx.set(dut.cmd.valid, offered)
-                ctx.set(dut.cmd.payload, isa.encode(queue[0]) if queue else 0)
-                _, _, taken, out_en, push_next = await ctx.tick().sample(
-                    dut.cmd.valid & dut.cmd.ready, dut.out_en, dut.push_next)
-                if taken:
-                    queue.pop(0)
-                seen["rows"] += out_en
-                seen["pushes"] += push_next
-
-        sim = Simulator(dut)
-        sim.add_clock(1e-8)
-        sim.add_testbench(bench)
-        sim.run()
-        assert seen == {"rows": 2 * CFG.rows, "pushes": 2}, late
+        assert rows_and_pushes(commands, late) == {"rows": 2 * CFG.rows, "pushes": 2}, late
