@@ -98,66 +98,49 @@ def test_a_tile_runs_for_the_timing_formula_and_writes_its_rows():
     assert out["pushes"] == 2 and out["push_next"] == [out["rows"][-1][0]]
 
 
-def test_back_to_back_commands_keep_the_array_busy():
-    """Commands overlap: the next one is taken, checked and its reads started while the array feeds the tile
-    before it, so the array takes it the cycle after that tile's last beat (one idle cycle, the handshake). Each
-    emitting tile's rows still come out, in order, each followed by its push_next."""
+def back_to_back(commands, params, *, late=0):
+    """Offer ``commands`` one after another, as fast as the unit takes them, the third one only from cycle ``late``:
+    per cycle whether the array was busy, and the output addresses written and the cycles of push_next."""
     dut = ComputeUnit(CFG)
-    commands = [Compute(k=4, out_addr=0x10 * i, push_next=True, emit=True) for i in range(3)]
-    busy, rows, pushes = [], [], []
+    seen = {"busy": [], "rows": [], "pushes": []}
 
     async def bench(ctx):
-        ctx.set(dut.param_data, record() | record() << 64)
+        ctx.set(dut.param_data, sum(r << (64 * c) for c, r in enumerate(params)))
         queue = list(commands)
         for cycle in range(120):
-            ctx.set(dut.cmd.valid, bool(queue))
+            ctx.set(dut.cmd.valid, bool(queue) and (len(queue) != len(commands) - 2 or cycle >= late))
             ctx.set(dut.cmd.payload, isa.encode(queue[0]) if queue else 0)
             _, _, taken, array_busy, out_en, out_addr, push_next = await ctx.tick().sample(
                 dut.cmd.valid & dut.cmd.ready, dut.array_busy, dut.out_en, dut.out_addr, dut.push_next)
             if taken:
                 queue.pop(0)
-            busy.append(array_busy)
+            seen["busy"].append(array_busy)
             if out_en:
-                rows.append(out_addr)
+                seen["rows"].append(out_addr)
             if push_next:
-                pushes.append(cycle)
-
-    sim = Simulator(dut)
-    sim.add_clock(1e-8)
-    sim.add_testbench(bench)
-    sim.run()
-    first = busy.index(1)
-    feed = tile_cycles(CFG, 4, 8)
-    assert busy[first:first + 3 * feed + 2] == [1] * feed + [0] + [1] * feed + [0] + [1] * feed
-    assert sum(busy) == 3 * feed
-    words = isa.word_bytes(CFG)
-    assert rows == [0x10 * i + r * words.out for i in range(3) for r in range(CFG.rows)]
-    assert len(pushes) == 3
-
-
-def rows_and_pushes(commands, late):
-    """Run ``commands`` back to back, the third one offered only from cycle ``late``: (rows written, pushes)."""
-    dut = ComputeUnit(CFG)
-    seen = {"rows": 0, "pushes": 0}
-
-    async def bench(ctx):
-        ctx.set(dut.param_data, record(bits=2) | record(bits=2) << 64)
-        queue = list(commands)
-        for cycle in range(120):
-            ctx.set(dut.cmd.valid, bool(queue) and (len(queue) != 2 or cycle >= late))
-            ctx.set(dut.cmd.payload, isa.encode(queue[0]) if queue else 0)
-            _, _, taken, out_en, push_next = await ctx.tick().sample(
-                dut.cmd.valid & dut.cmd.ready, dut.out_en, dut.push_next)
-            if taken:
-                queue.pop(0)
-            seen["rows"] += out_en
-            seen["pushes"] += push_next
+                seen["pushes"].append(cycle)
 
     sim = Simulator(dut)
     sim.add_clock(1e-8)
     sim.add_testbench(bench)
     sim.run()
     return seen
+
+
+def test_back_to_back_commands_keep_the_array_busy():
+    """Commands overlap: the next one is taken, checked and its reads started while the array feeds the tile
+    before it, so the array takes it the cycle after that tile's last beat (one idle cycle, the handshake). Each
+    emitting tile's rows still come out, in order, each followed by its push_next."""
+    commands = [Compute(k=4, out_addr=0x10 * i, push_next=True, emit=True) for i in range(3)]
+    seen = back_to_back(commands, [record(), record()])
+    busy = seen["busy"]
+    first = busy.index(1)
+    feed = tile_cycles(CFG, 4, 8)
+    assert busy[first:first + 3 * feed + 2] == [1] * feed + [0] + [1] * feed + [0] + [1] * feed
+    assert sum(busy) == 3 * feed
+    words = isa.word_bytes(CFG)
+    assert seen["rows"] == [0x10 * i + r * words.out for i in range(3) for r in range(CFG.rows)]
+    assert len(seen["pushes"]) == 3
 
 
 def test_a_drain_push_is_never_lost_to_a_tile_that_ends_beside_it():
@@ -168,4 +151,5 @@ def test_a_drain_push_is_never_lost_to_a_tile_that_ends_beside_it():
                 Compute(k=1, accumulate=True, emit=True, push_prev=True, push_next=True),
                 Compute(k=1, emit=False), Compute(k=1, accumulate=True, emit=True, out_addr=0x40, push_next=True)]
     for late in range(40):
-        assert rows_and_pushes(commands, late) == {"rows": 2 * CFG.rows, "pushes": 2}, late
+        seen = back_to_back(commands, [record(bits=2), record(bits=2)], late=late)
+        assert (len(seen["rows"]), len(seen["pushes"])) == (2 * CFG.rows, 2), late
