@@ -204,9 +204,8 @@ class ArrayCore(wiring.Component):
         # The feed register carries a beat of the tile only when the sequencer takes one; in every other cycle it
         # steps the array with a bubble (zero digits, no tags), which moves the digits already inside on without
         # touching any sum, so a tile's last digits cross the array while the next tile feeds, or while none does.
-        beat = Signal()
         last_step = step == cmd.k - 1
-        with m.If(~beat):
+        with m.If(~go):
             m.d.sync += [feed_step.eq(1), feed_first.eq(0), feed_msb.eq(0), feed_clr.eq(0), feed_dw.eq(0),
                          feed_cap.eq(0)]
             m.d.sync += [feed_digits[c].eq(0) for c in range(cfg.cols)]
@@ -238,7 +237,6 @@ class ArrayCore(wiring.Component):
                     self.waiting.eq(cmd.emit & last_step & first & ~preloading & (capturing | held)),
                     go.eq(~self.waiting & Mux(preloading, self.act.valid,
                                               self.wgt.valid & (self.act.valid | ~first))),
-                    beat.eq(go),
                     self.wgt.ready.eq(go & ~preloading),
                     self.act.ready.eq(go & (first | preloading)),
                 ]
