@@ -434,9 +434,10 @@ def _step_times(p: _Pairs, b: _Blocks) -> _StepTimes:
     w_load = w_load[..., None, :] + p.fetch_time(2 * torch.ones_like(step_fetch))
     # A step is as slow as its slowest unit: the array, the stores, or the decoder (a COMPUTE and a STORE per tile).
     unit = torch.clamp(torch.maximum(tile_time, p.store_time[..., None, None]), min=2 * c.decode)
-    # After the last load: the last step's computes and stores, the last skew, drain and store, the first fetch, the
-    # last response.
-    tail = b.last_tiles * unit + (t["bank"] + p.store_time)[..., None, None] + c.fixed + 2 * p.latency
+    # After the last load: the last step's tiles, each stored while the next computes, then the last one's drain and
+    # store (not a unit: a store-bound tile would be counted twice), the first fetch, the last response.
+    tail = (b.last_tiles - 1) * unit + tile_time + (t["bank"] + p.store_time)[..., None, None] + c.fixed + \
+        2 * p.latency
     return _StepTimes(a_load=a_load, w_load=w_load, step_fetch=step_fetch, body=b.tiles_per_step * unit, tail=tail)
 
 
@@ -482,7 +483,8 @@ def _chunks(p: _Pairs) -> _Chunks:
 
 
 def _chunk_step(p: _Pairs, ch: _Chunks, length: torch.Tensor, last: bool):
-    """One chunk of one tile: its loads (A, W and parameters, and its commands), its work, and its bytes."""
+    """One chunk of one tile: its loads (A, W and parameters, and its commands), its time in the step (the last
+    chunk waits for the previous tile's store), its bytes, and its own work."""
     c, t, bus = p.c, p.t, p.bus[..., None]
     p_act, p_wgt = t["p_act"][..., None], (p.avg_d * t["p_wgt"])[..., None]
     act, wgt = _round_up(length * p_act, bus), _round_up(length * p_wgt, bus)
@@ -493,8 +495,9 @@ def _chunk_step(p: _Pairs, ch: _Chunks, length: torch.Tensor, last: bool):
     if last:                                      # the emitting chunks are a bank's turn apart at least
         full = ch.kc * p.avg_d[..., None] + c.tile_gap
         tile = torch.maximum(tile, t["bank"][..., None] - (ch.count - 1) * full)
-    body = torch.clamp(torch.maximum(tile, p.store_time[..., None]) if last else tile, min=commands * c.decode)
-    return load, body, act + wgt + p.param_slot
+    work = torch.clamp(tile, min=commands * c.decode)
+    body = torch.maximum(work, p.store_time[..., None]) if last else work
+    return load, body, act + wgt + p.param_slot, work
 
 
 def _price_split(p: _Pairs, cycles: torch.Tensor, dram: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
@@ -502,12 +505,13 @@ def _price_split(p: _Pairs, cycles: torch.Tensor, dram: torch.Tensor, valid: tor
     c, t, bus = p.c, p.t, p.bus[..., None]
     ch = _chunks(p)
     tiles = (p.m_tiles * p.n_tiles)[..., None]
-    full_load, full_body, full_bytes = _chunk_step(p, ch, ch.kc, last=False)
-    last_load, last_body, last_bytes = _chunk_step(p, ch, ch.k_last, last=True)
-    # The loads of a step overlap the previous step's work; the program ends with the last step's own work.
+    full_load, full_body, full_bytes, _ = _chunk_step(p, ch, ch.kc, last=False)
+    last_load, last_body, last_bytes, last_work = _chunk_step(p, ch, ch.k_last, last=True)
+    # The loads of a step overlap the previous step's work; the program ends with the last chunk's own work, its
+    # drain and its store.
     cycles[...] = full_load + tiles * ((ch.count - 1) * torch.maximum(full_load, full_body) +
                                        torch.maximum(last_load, last_body)) - torch.maximum(last_load, last_body) + \
-        last_body + (t["bank"] + p.store_time)[..., None] + c.fixed + 2 * p.latency
+        last_work + (t["bank"] + p.store_time)[..., None] + c.fixed + 2 * p.latency
     dram[...] = tiles * ((ch.count - 1) * full_bytes + last_bytes) + p.out_bytes[..., None]
     valid[...] = (ch.kc >= 1) & (ch.kc < p.k[..., None]) & \
         (2 * _round_up(ch.kc * t["p_act"][..., None], bus) <= t["act_buf"][..., None]) & \
@@ -567,7 +571,7 @@ def _price_depthwise(p: _Pairs, window: dict) -> tuple[torch.Tensor, torch.Tenso
     w_load = p.load_time(wgt_slot) + p.load_time(t["param_slot"].expand_as(wgt_slot)) + \
         p.fetch_time(2 * torch.ones_like(per_step))
     both, body = a_load + w_load, per_step * unit
-    tail = last_tiles * unit + t["bank"] + p.store_time + c.fixed + 2 * p.latency
+    tail = (last_tiles - 1) * unit + tile_time + t["bank"] + p.store_time + c.fixed + 2 * p.latency
     cycles = both + (groups - 1) * torch.maximum(both, body) + (steps - groups) * torch.maximum(a_load, body) + tail
     dram = groups * (images * strips * rows_read * strip_bytes + wgt_slot + t["param_slot"]) + tiles * t["out_slot"]
     return cycles, dram, fits

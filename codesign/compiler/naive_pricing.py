@@ -141,7 +141,7 @@ def _resident_point(p: _Pair, bm_e: int, bn_e: int, order: int) -> float:
     unit = max(tile_time, p.store_time, 2 * c.decode)
     body = tiles_per_step * unit
     both = a_load + w_load
-    tail = last_tiles * unit + p.bank + p.store_time + c.fixed + 2 * p.latency
+    tail = (last_tiles - 1) * unit + tile_time + p.bank + p.store_time + c.fixed + 2 * p.latency
     if order == 0:
         cycles = both + (n_blocks - 1) * max(both, body) + (steps - n_blocks) * max(a_load, body) + tail
     else:
@@ -175,7 +175,7 @@ def _depthwise_point(p: _Pair, cfg: HardwareConfig, gemm: Gemm) -> float:
     a_load = band_load + _fetch_time(p, 2 * per_step) + _fetch_time(p, 1)
     w_load = _load_time(p, p.wgt_slot) + _load_time(p, p.param_slot) + _fetch_time(p, 2)
     both, body = a_load + w_load, per_step * unit
-    tail = last_tiles * unit + p.bank + p.store_time + c.fixed + 2 * p.latency
+    tail = (last_tiles - 1) * unit + tile_time + p.bank + p.store_time + c.fixed + 2 * p.latency
     cycles = both + (plan.groups - 1) * max(both, body) + (steps - plan.groups) * max(a_load, body) + tail
     return cycles * p.count
 
@@ -199,7 +199,7 @@ def _split_point(p: _Pair, split: int) -> float:
     k_last = p.k - (chunks - 1) * kc
     tiles = p.m_tiles * p.n_tiles
 
-    def chunk_step(length: float, last: bool) -> tuple[float, float]:
+    def chunk_step(length: float, last: bool) -> tuple[float, float, float]:
         commands = 5.0 if last else 4.0
         load = _load_time(p, _round_up(length * p.p_act, p.bus)) + \
             _load_time(p, _round_up(length * (p.avg_d * p.p_wgt), p.bus)) + _load_time(p, p.param_slot) + \
@@ -207,13 +207,13 @@ def _split_point(p: _Pair, split: int) -> float:
         tile = length * p.avg_d + c.tile_gap
         if last:                                  # the emitting chunks are a bank's turn apart at least
             tile = max(tile, p.bank - (chunks - 1) * (kc * p.avg_d + c.tile_gap))
-        body = max(max(tile, p.store_time) if last else tile, commands * c.decode)
-        return load, body
+        work = max(tile, commands * c.decode)
+        return load, max(work, p.store_time) if last else work, work
 
-    full_load, full_body = chunk_step(kc, last=False)
-    last_load, last_body = chunk_step(k_last, last=True)
+    full_load, full_body, _ = chunk_step(kc, last=False)
+    last_load, last_body, last_work = chunk_step(k_last, last=True)
     cycles = full_load + tiles * ((chunks - 1) * max(full_load, full_body) + max(last_load, last_body)) - \
-        max(last_load, last_body) + last_body + p.bank + p.store_time + c.fixed + 2 * p.latency
+        max(last_load, last_body) + last_work + p.bank + p.store_time + c.fixed + 2 * p.latency
     return cycles * p.count
 
 

@@ -45,7 +45,8 @@ CONFIGS = {
     "8x8-g8-bus64": HardwareConfig(rows=8, cols=8, digit_bits=8, axi_data_bits=64),
     "8x8-g2-bus64": HardwareConfig(),
 }
-SHAPES = ((13, 40, 11), (30, 100, 17), (6, 600, 5), (24, 64, 24), (40, 200, 9))
+SHAPES = ((13, 40, 11), (30, 100, 17), (6, 600, 5), (24, 64, 24), (40, 200, 9),
+          (16, 9, 1), (64, 25, 1))      # the store-bound N = 1 GEMMs of the per-channel depthwise fallback
 # Depthwise layers: (channels, height, width, kernel, stride, padding).
 DEPTHWISE = ((16, 12, 12, 3, 1, 1), (24, 14, 15, 3, 2, 1), (9, 10, 20, 5, 1, 2), (12, 15, 9, 7, 2, 3),
              (8, 6, 120, 3, 1, 1), (6, 9, 150, 3, 2, 1),          # in strips on the 2 KiB buffers
