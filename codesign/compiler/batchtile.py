@@ -224,15 +224,17 @@ class Costs:
 
 def tile_digits(hw: HardwareBatch, layers: LayerBatch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Per (hardware, layer): column tiles, the sum of their digits, and the widest tile's digits, channels grouped
-    by bits: column tile j's widest column is sorted channel ``min((j + 1) * cols, N) - 1``."""
-    cols, g = hw.t["cols"][:, None, None], hw.t["g"][:, None, None]
+    by bits: column tile j's widest column is sorted channel ``min((j + 1) * cols, N) - 1``. Computed once per
+    distinct (cols, g) of the batch, which is all they depend on (a search's candidates share a few)."""
+    shapes, which = torch.unique(torch.stack([hw.t["cols"], hw.t["g"]], dim=1), dim=0, return_inverse=True)
+    cols, g = shapes[:, 0, None, None], shapes[:, 1, None, None]
     n = layers.n[None, :, None]
-    n_tiles = torch.ceil(layers.n[None, :] / hw.t["cols"][:, None])                       # [H, L]
+    n_tiles = torch.ceil(layers.n[None, :] / shapes[:, 0, None])                          # [U, L]
     j = torch.arange(int(n_tiles.max()), dtype=n.dtype, device=n.device)[None, None, :]
-    last = torch.minimum((j + 1) * cols, n) - 1                                             # [H, L, J]
-    bits = layers.sorted_bits[None].expand(len(hw.configs), -1, -1).gather(-1, last.long().clamp(min=0))
+    last = torch.minimum((j + 1) * cols, n) - 1                                             # [U, L, J]
+    bits = layers.sorted_bits[None].expand(len(shapes), -1, -1).gather(-1, last.long().clamp(min=0))
     digits = torch.ceil(bits / g) * (j < n_tiles[..., None])
-    return n_tiles, digits.sum(-1), digits.max(-1).values
+    return n_tiles[which], digits.sum(-1)[which], digits.max(-1).values[which]
 
 
 def _extent(exp, tiles):
@@ -341,12 +343,17 @@ class _Pairs:
         return nbytes / bus.reshape(*bus.shape, *extra) * c.beat + bursts * (self.latency + c.burst) + \
             commands * c.command
 
+    @property
+    def fetch(self) -> torch.Tensor:
+        """[H, 1]: one command's share of the read channel: 16 bytes, fetched 128 bytes per request."""
+        c = self.c
+        return isa.COMMAND_BYTES / self.bus * c.beat + isa.COMMAND_BYTES / isa.FETCH_BYTES * (self.latency + c.burst)
+
     def fetch_time(self, commands):
-        """The program's share of the read channel: 16 bytes per command, fetched 128 bytes per request."""
-        c, bus = self.c, self.bus
-        extra = (1,) * (commands.dim() - 2)
-        return commands * isa.COMMAND_BYTES / bus.reshape(*bus.shape, *extra) * c.beat + \
-            commands * isa.COMMAND_BYTES / isa.FETCH_BYTES * (self.latency + c.burst)
+        """The fetch of ``commands`` commands per point (one multiply: the grid is large and the model is bound by
+        its passes over it)."""
+        fetch = self.fetch
+        return commands * fetch.reshape(*fetch.shape, *(1,) * (commands.dim() - 2))
 
 
 def _pairs(hw: HardwareBatch, layers: LayerBatch, c: Constants, latency: float, digits: tuple | None) -> _Pairs:
@@ -430,14 +437,16 @@ def _step_times(p: _Pairs, b: _Blocks) -> _StepTimes:
     tile_time = torch.maximum(p.k * p.avg_d + c.tile_gap, t["bank"])[..., None, None]
     # Every step also fetches its commands (a COMPUTE and a STORE per tile) over the same read channel.
     step_fetch = p.fetch_time(2 * b.tiles_per_step)
-    a_load = a_load[..., :, None] + step_fetch + p.fetch_time(torch.ones_like(step_fetch))
-    w_load = w_load[..., None, :] + p.fetch_time(2 * torch.ones_like(step_fetch))
+    fetch = p.fetch[..., None, None]                    # one command, [H, 1, 1, 1]
+    a_load = a_load[..., :, None] + step_fetch + fetch
+    w_load = w_load[..., None, :] + 2 * fetch
     # A step is as slow as its slowest unit: the array, the stores, or the decoder (a COMPUTE and a STORE per tile).
     unit = torch.clamp(torch.maximum(tile_time, p.store_time[..., None, None]), min=2 * c.decode)
     # After the last load: the last step's tiles, each stored while the next computes, then the last one's drain and
     # store (not a unit: a store-bound tile would be counted twice), the first fetch, the last response.
-    tail = (b.last_tiles - 1) * unit + tile_time + (t["bank"] + p.store_time)[..., None, None] + c.fixed + \
-        2 * p.latency
+    # (last_tiles - 1) * unit + tile_time + ..., with the per-pair terms summed first: two passes over the grid.
+    tail = b.last_tiles * unit + (tile_time - unit + (t["bank"] + p.store_time)[..., None, None] + c.fixed +
+                                  2 * p.latency)
     return _StepTimes(a_load=a_load, w_load=w_load, step_fetch=step_fetch, body=b.tiles_per_step * unit, tail=tail)
 
 
@@ -490,7 +499,7 @@ def _chunk_step(p: _Pairs, ch: _Chunks, length: torch.Tensor, last: bool):
     act, wgt = _round_up(length * p_act, bus), _round_up(length * p_wgt, bus)
     commands = 5.0 if last else 4.0               # three loads and a COMPUTE, and the STORE after the last
     load = p.load_time(act) + p.load_time(wgt) + p.load_time(p.param_slot.expand_as(length)) + \
-        p.fetch_time(torch.full_like(length, commands))
+        commands * p.fetch[..., None]
     tile = length * p.avg_d[..., None] + c.tile_gap
     if last:                                      # the emitting chunks are a bank's turn apart at least
         full = ch.kc * p.avg_d[..., None] + c.tile_gap
@@ -567,9 +576,8 @@ def _price_depthwise(p: _Pairs, window: dict) -> tuple[torch.Tensor, torch.Tenso
     strip_load = band_in * strip_bytes / bus * c.beat + c.command + \
         band_in * torch.ceil(strip_bytes / torch.clamp(256 * bus, max=4096.0)) * (p.latency + c.burst)
     band_load = torch.where(strips > 1, strip_load, p.load_time(band_in * strip_bytes))
-    a_load = band_load + p.fetch_time(2 * per_step) + p.fetch_time(torch.ones_like(per_step))
-    w_load = p.load_time(wgt_slot) + p.load_time(t["param_slot"].expand_as(wgt_slot)) + \
-        p.fetch_time(2 * torch.ones_like(per_step))
+    a_load = band_load + p.fetch_time(2 * per_step) + p.fetch
+    w_load = p.load_time(wgt_slot) + p.load_time(t["param_slot"].expand_as(wgt_slot)) + 2 * p.fetch
     both, body = a_load + w_load, per_step * unit
     tail = (last_tiles - 1) * unit + tile_time + t["bank"] + p.store_time + c.fixed + 2 * p.latency
     cycles = both + (groups - 1) * torch.maximum(both, body) + (steps - groups) * torch.maximum(a_load, body) + tail
