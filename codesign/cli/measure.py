@@ -28,6 +28,9 @@ def cmd_calibrate(args) -> int:
     print(f"fit on {report['fit_cases']} cases: {fit['fit']['mape_pct']} % MAPE; held out {report['cases']} cases over "
           f"{len(CONFIGS)} configurations: MAPE {report['mape_pct']} %, max {report['max_abs_pct_error']} % "
           f"(uncalibrated {report['uncalibrated']['mape_pct']} %)")
+    dram = report["dram_bytes"]
+    if dram["cases"]:
+        print(f"DRAM bytes on {dram['cases']} cases: MAPE {dram['mape_pct']} %, max {dram['max_abs_pct_error']} %")
     print(f"wrote {args.out}, {args.report} and {args.report.with_suffix('.png')}")
     return 0
 

@@ -465,9 +465,14 @@ def _price_resident(p: _Pairs, cycles: torch.Tensor, dram: torch.Tensor, valid: 
     valid[..., 1] = b.fits
     a_total = (p.m_tiles * b.act_slot[..., 0])[..., None, None]
     w_total = (p.n_tiles[..., None] * (b.wgt_slot + p.param_slot))[..., None]
-    fixed_bytes = p.out_bytes[..., None, None]
-    dram[..., 0] = a_total * b.n_blocks[..., None, :] + (w_total + fixed_bytes)       # A again per weight block
-    dram[..., 1] = (a_total + fixed_bytes) + w_total * b.m_blocks[..., :, None]       # W again per act block
+    # C, and the program: a COMPUTE and a STORE per tile and the END, plus a load per block (two for a weight
+    # block: its digit planes and its parameters), 16 bytes each.
+    fixed_bytes = (p.out_bytes + isa.COMMAND_BYTES * (2 * p.m_tiles * p.n_tiles + 1))[..., None, None]
+    per_step = isa.COMMAND_BYTES * b.steps
+    dram[..., 0] = a_total * b.n_blocks[..., None, :] + (w_total + fixed_bytes) + \
+        (per_step + 2 * isa.COMMAND_BYTES * b.n_blocks[..., None, :])                   # A again per weight block
+    dram[..., 1] = (a_total + fixed_bytes) + w_total * b.m_blocks[..., :, None] + \
+        (2 * per_step + isa.COMMAND_BYTES * b.m_blocks[..., :, None])                   # W again per act block
 
 
 # ---- K split points [H, L, S]
@@ -521,7 +526,9 @@ def _price_split(p: _Pairs, cycles: torch.Tensor, dram: torch.Tensor, valid: tor
     cycles[...] = full_load + tiles * ((ch.count - 1) * torch.maximum(full_load, full_body) +
                                        torch.maximum(last_load, last_body)) - torch.maximum(last_load, last_body) + \
         last_work + (t["bank"] + p.store_time)[..., None] + c.fixed + 2 * p.latency
-    dram[...] = tiles * ((ch.count - 1) * full_bytes + last_bytes) + p.out_bytes[..., None]
+    # The program: three loads and a COMPUTE per chunk, a STORE per tile, the END; 16 bytes each.
+    dram[...] = tiles * ((ch.count - 1) * full_bytes + last_bytes) + p.out_bytes[..., None] + \
+        isa.COMMAND_BYTES * (tiles * (4 * ch.count + 1) + 1)
     valid[...] = (ch.kc >= 1) & (ch.kc < p.k[..., None]) & \
         (2 * _round_up(ch.kc * t["p_act"][..., None], bus) <= t["act_buf"][..., None]) & \
         (2 * _round_up(ch.kc * (p.max_d * t["p_wgt"])[..., None], bus) <= t["wgt_buf"][..., None]) & \
@@ -581,7 +588,9 @@ def _price_depthwise(p: _Pairs, window: dict) -> tuple[torch.Tensor, torch.Tenso
     both, body = a_load + w_load, per_step * unit
     tail = (last_tiles - 1) * unit + tile_time + t["bank"] + p.store_time + c.fixed + 2 * p.latency
     cycles = both + (groups - 1) * torch.maximum(both, body) + (steps - groups) * torch.maximum(a_load, body) + tail
-    dram = groups * (images * strips * rows_read * strip_bytes + wgt_slot + t["param_slot"]) + tiles * t["out_slot"]
+    # The program: a load per step, a COMPUTE and a STORE per tile, two loads per group, the END; 16 bytes each.
+    dram = groups * (images * strips * rows_read * strip_bytes + wgt_slot + t["param_slot"]) + tiles * t["out_slot"] + \
+        isa.COMMAND_BYTES * (steps + 2 * tiles + 2 * groups + 1)
     return cycles, dram, fits
 
 
@@ -622,13 +631,26 @@ def grid_index(costs: Costs, h: int, layer: int, mapping: Mapping) -> int:
     return (bm_e * N_EXTENTS + bn_e) * 2 + (0 if mapping.order == "weights" else 1)
 
 
+def _one_point(cfg: HardwareConfig, gemm: Gemm, mapping: Mapping, constants: Constants,
+               latency: float) -> tuple[Costs, int]:
+    costs = price_mappings(HardwareBatch.from_configs([cfg], dtype=torch.float64),
+                           LayerBatch.from_gemms([gemm], dtype=torch.float64), constants, latency=latency, mask=False)
+    return costs, 0 if gemm.window else grid_index(costs, 0, 0, mapping)
+
+
 def predict(cfg: HardwareConfig, gemm: Gemm, mapping: Mapping, constants: Constants = Constants(), *,
             latency: float = 20.0) -> float:
     """The model's cycles for one mapping (the batched model on a batch of one); a depthwise GEMM has one program,
     whatever the mapping."""
-    costs = price_mappings(HardwareBatch.from_configs([cfg], dtype=torch.float64),
-                           LayerBatch.from_gemms([gemm], dtype=torch.float64), constants, latency=latency, mask=False)
-    return float(costs.cycles[0, 0, 0 if gemm.window else grid_index(costs, 0, 0, mapping)])
+    costs, point = _one_point(cfg, gemm, mapping, constants, latency)
+    return float(costs.cycles[0, 0, point])
+
+
+def predict_dram_bytes(cfg: HardwareConfig, gemm: Gemm, mapping: Mapping) -> float:
+    """The model's DRAM bytes for one mapping, read and written, the program's own fetch included (what the
+    accelerator's ``bytes_read`` and ``bytes_written`` counters count, to within the fetch's last bus beat)."""
+    costs, point = _one_point(cfg, gemm, mapping, Constants(), 0.0)
+    return float(costs.dram_bytes[0, 0, point])
 
 
 def expected_tile_digits(bit_probs: torch.Tensor, bit_values, cols: int, g: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -28,7 +28,7 @@ from codesign.compiler.mapping import MAX_ROW_BYTES, Gemm, Mapping, Plan, Window
 from codesign.compiler.schedule import Load, Schedule, TileCompute, schedule
 from codesign.errors import InputError
 from codesign.hw import isa
-from codesign.hw.config import HardwareConfig
+from codesign.hw.config import HardwareConfig, ceil_div
 from codesign.hw.isa import Compute, Dma, DwCompute, End, Opcode, TileCommand
 from codesign.hw.reference import Requant
 from codesign.hw.timing import tile_cycles
@@ -51,6 +51,14 @@ class Program:
     @property
     def binary(self) -> bytes:
         return isa.assemble(self.commands)
+
+    @property
+    def dram_bytes(self) -> int:
+        """Bytes the program moves over the bus, read and written: its DMA commands' and its own fetch, in whole bus
+        beats (what the ``bytes_read`` and ``bytes_written`` counters add up to)."""
+        bus = isa.word_bytes(self.plan.cfg).bus
+        return sum(c.bytes for c in self.commands if isinstance(c, isa.Dma)) + \
+            ceil_div(isa.COMMAND_BYTES * len(self.commands), bus) * bus
 
     def decode_c(self, blob: bytes) -> np.ndarray:
         """The output region's bytes -> C[M, N] in the GEMM's own channel order (a depthwise program: M the output

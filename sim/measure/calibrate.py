@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from codesign.bench.environment import bench_environment
-from codesign.compiler.batchtile import Constants, predict
+from codesign.compiler.batchtile import Constants, predict, predict_dram_bytes
 from codesign.compiler.depthwise import plan_depthwise
 from codesign.compiler.mapping import Gemm, Mapping, Window, enumerate_mappings
 from codesign.compiler.program import compile_depthwise, compile_gemm
@@ -60,11 +60,11 @@ BOUNDS = ([0.5, -20.0, -20.0, 0.0, -500.0, 0.0, 0.2], [3.0, 200.0, 200.0, 100.0,
 
 
 CASES_PATH = Path("build/calibration_cases.json")
-CASE_FIELDS = ("config", "latency", "description", "held_out", "measured", "bit_exact")
+CASE_FIELDS = ("config", "latency", "description", "held_out", "measured", "bit_exact", "measured_bytes")
 
 
 def save_cases(cases: list[dict], path: Path) -> None:
-    atomic_write_json(path, [{**{f: c[f] for f in CASE_FIELDS}, "gemm": [c["gemm"].m, c["gemm"].k, c["gemm"].n,
+    atomic_write_json(path, [{**{f: c.get(f) for f in CASE_FIELDS}, "gemm": [c["gemm"].m, c["gemm"].k, c["gemm"].n,
                                                                       list(c["gemm"].bits)],
                               "window": asdict(c["gemm"].window) if c["gemm"].window else None,
                               "mapping": c["mapping"].to_dict()} for c in cases])
@@ -76,7 +76,7 @@ def load_cases(path: Path) -> list[dict]:
         m, k, n, bits = c["gemm"]
         window = c.get("window")
         window = Window(**{**window, "kernel": tuple(window["kernel"])}) if window else None
-        cases.append({**{f: c[f] for f in CASE_FIELDS}, "gemm": Gemm(m, k, n, tuple(bits), window),
+        cases.append({**{f: c.get(f) for f in CASE_FIELDS}, "gemm": Gemm(m, k, n, tuple(bits), window),
                       "mapping": Mapping(**c["mapping"])})
     return cases
 
@@ -141,6 +141,7 @@ def measure(cases: list[dict], cfg: HardwareConfig) -> None:
     for case, outputs in zip(cases, run_session(cfg, jobs), strict=True):
         report = check_gemm_job(case["program"], case["want"], outputs)
         case["measured"], case["bit_exact"] = report["cycles"], report["bit_exact"]
+        case["measured_bytes"] = report["bytes_read"] + report["bytes_written"]
 
 
 def _predictions(cases: list[dict], constants: Constants) -> np.ndarray:
@@ -190,6 +191,14 @@ def plot(cases: list[dict], predicted: np.ndarray, path: Path) -> None:
     atomic_save_figure(path, fig, dpi=120)
 
 
+def dram_errors(cases: list[dict]) -> np.ndarray:
+    """Relative errors of the model's DRAM bytes against the counters, on every case measured with them (the bytes
+    have no fitted constant, so no case is held out from them)."""
+    measured = [c for c in cases if c.get("measured_bytes")]
+    return np.array([(predict_dram_bytes(CONFIGS[c["config"]], c["gemm"], c["mapping"]) - c["measured_bytes"]) /
+                     c["measured_bytes"] for c in measured])
+
+
 def _summary(errs: np.ndarray) -> dict:
     return {"mape_pct": round(float(np.mean(np.abs(errs)) * 100), 3),
             "max_abs_pct_error": round(float(np.max(np.abs(errs)) * 100), 3)}
@@ -235,10 +244,12 @@ def calibrate(*, out: str | Path = "build/calibration.json", report: str | Path 
                   "date": datetime.now(UTC).isoformat(timespec="seconds")}
     atomic_write_json(out, fit_record)
     predicted = _predictions(test, constants)
+    dram = dram_errors(cases)
     held_out = {
         "cases": len(test), "hw_configs": len(CONFIGS), "latencies": list(LATENCIES), **_summary(test_errors),
         "fit_cases": len(train), "uncalibrated": _summary(uncalibrated), "constants": asdict(constants),
         "targets": {"mape_pct": 2.0, "max_abs_pct_error": 5.0},
+        "dram_bytes": {"cases": len(dram), **(_summary(dram) if len(dram) else {})},
         "held_out_cases": [{"case": c["description"], "measured": c["measured"], "predicted": round(float(p), 1),
                             "error_pct": round(float(e) * 100, 3)} for c, p, e in zip(test, predicted, test_errors)],
         "seconds": round(time.perf_counter() - started, 1), **bench_environment(),

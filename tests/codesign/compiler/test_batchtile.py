@@ -1,15 +1,18 @@
 import math
 import random
 
+import numpy as np
 import pytest
 import torch
 
 from codesign.bench.batchtile import hardware_candidates, network_gemms
-from codesign.compiler.batchtile import N_RESIDENT, HardwareBatch, LayerBatch, price_mappings
+from codesign.compiler.batchtile import N_RESIDENT, HardwareBatch, LayerBatch, predict_dram_bytes, price_mappings
 from codesign.compiler.depthwise import plan_depthwise
 from codesign.compiler.mapping import K_SPLITS, ORDERS, Gemm, Mapping, Window, enumerate_mappings, fit_problem, plan
 from codesign.compiler.naive_pricing import GRID_POINTS, search
+from codesign.compiler.program import compile_depthwise, compile_gemm
 from codesign.hw.config import HardwareConfig
+from sim.runs.gemm import random_gemm
 
 CONFIGS = [
     HardwareConfig(rows=4, cols=8, digit_bits=2),
@@ -244,3 +247,29 @@ def test_a_depthwise_window_no_buffer_half_holds_falls_back_and_wide_rows_go_in_
     assert float(costs.cycles[0, 0, 1]) == pytest.approx(float(fallback))
     assert bool(costs.valid[1, 1, 0]) and plan_depthwise(small, wide).strips > 1
     assert float(costs.cycles[1, 1, 0]) == pytest.approx(naive.cycles[1][1][0], rel=1e-4)
+
+
+@pytest.mark.parametrize("cfg", [HardwareConfig(rows=4, cols=4, digit_bits=2, axi_data_bits=128, act_buf_bytes=256,
+                                                wgt_buf_bytes=256, out_buf_bytes=256, param_buf_bytes=256),
+                                 HardwareConfig(rows=8, cols=8, digit_bits=8)], ids=["4x4-small", "8x8-g8"])
+def test_dram_bytes_are_the_programs_own_with_uniform_bits(cfg):
+    """Every mapping of a few GEMMs and a depthwise layer: the model's DRAM bytes equal what the compiled program
+    moves (its DMA commands and its own fetch), exactly; the RTL's counters equal the latter (tests/sim/system).
+    Mixed bits are priced through the average column tile, so only uniform bits are exact."""
+    rng = np.random.default_rng(0)
+    for m, k, n, bits in ((13, 40, 11, 2), (30, 100, 17, 8), (16, 9, 1, 5), (6, 600, 5, 3)):
+        gemm = Gemm(m, k, n, (bits,) * n)
+        w_bits = np.full(n, bits)
+        for mapping in (mp for mp in enumerate_mappings(cfg, gemm) if mp.group):
+            a, w, requant = random_gemm(cfg, m, k, n, w_bits, rng)
+            program = compile_gemm(cfg, a, w, w_bits, requant, mapping)
+            assert predict_dram_bytes(cfg, gemm, mapping) == program.dram_bytes, (gemm, mapping)
+    channels, height, width, kernel, stride, padding = 10, 9, 11, 3, 2, 1
+    window = Window(height, width, (kernel, kernel), stride, padding)
+    gemm = Gemm(window.out_h * window.out_w, kernel * kernel, channels, (4,) * channels, window)
+    if cfg.act_buf_bytes >= 1024:                  # the small buffers take no frame row of this layer
+        x = rng.integers(0, 1 << cfg.act_bits, size=(1, channels, height, width))
+        _, w, requant = random_gemm(cfg, 1, kernel * kernel, channels, np.full(channels, 4), rng)
+        program = compile_depthwise(cfg, x, w.T.reshape(channels, kernel, kernel), np.full(channels, 4), requant,
+                                    stride=stride, padding=padding)
+        assert predict_dram_bytes(cfg, gemm, Mapping()) == program.dram_bytes

@@ -14,8 +14,8 @@ from sim.measure import calibrate
 
 def test_cases_round_trip_and_split_deterministically(tmp_path):
     cases = [{"config": "8x8-g2-bus64", "latency": 20, "description": f"case {i}", "held_out": calibrate._held_out(
-        f"case {i}"), "measured": 1000 + i, "bit_exact": True, "gemm": Gemm(8, 16, 8, (2,) * 8),
-        "mapping": Mapping(bm=1, bn=2)} for i in range(40)]
+        f"case {i}"), "measured": 1000 + i, "bit_exact": True, "measured_bytes": 500 + i,
+        "gemm": Gemm(8, 16, 8, (2,) * 8), "mapping": Mapping(bm=1, bn=2)} for i in range(40)]
     path = tmp_path / "cases.json"
     calibrate.save_cases(cases, path)
     assert calibrate.load_cases(path) == cases

@@ -154,6 +154,7 @@ def test_system(name):
         report = check_gemm_job(program, want, results[index])
         assert report["bit_exact"], (index, report)
         assert report["compute_cycles"] == program.compute_cycles       # the array's own formula, exactly
+        assert report["bytes_read"] + report["bytes_written"] == program.dram_bytes
         assert report["bytes_written"] >= program.plan.gemm.m * program.plan.gemm.n * cfg.act_bits // 8
         assert 0 < report["stall_cycles"] < report["cycles"]
 
@@ -177,6 +178,7 @@ def test_system(name):
         report = check_gemm_job(program, want, results[dw_base + index])
         assert report["bit_exact"], (index, report)
         assert report["compute_cycles"] == program.compute_cycles       # `depthwise_tile_cycles`, exactly
+        assert report["bytes_read"] + report["bytes_written"] == program.dram_bytes
     assert check_gemm_job(plain, want_plain, results[dw_errors - 2])["bit_exact"]
     run, *outputs = results[dw_errors - 1][-4:]
     assert run["error"] == "NONE" and run["done"] and not run["timed_out"], run
