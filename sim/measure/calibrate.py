@@ -44,6 +44,8 @@ CONFIGS = {
     "3x5-g1-bus256-small": HardwareConfig(rows=3, cols=5, digit_bits=1, axi_data_bits=256, **SMALL),
     "8x8-g8-bus64": HardwareConfig(rows=8, cols=8, digit_bits=8, axi_data_bits=64),
     "8x8-g2-bus64": HardwareConfig(),
+    # wider than tall, as the search's generator often chooses: a short bank turn against long stores
+    "4x16-g4-bus64": HardwareConfig(rows=4, cols=16, digit_bits=4, act_buf_bytes=4096, wgt_buf_bytes=4096),
 }
 SHAPES = ((13, 40, 11), (30, 100, 17), (6, 600, 5), (24, 64, 24), (40, 200, 9),
           (16, 9, 1), (64, 25, 1))      # the store-bound N = 1 GEMMs of the per-channel depthwise fallback
