@@ -116,6 +116,7 @@ class Plan:
     n_tiles: int
     chunks: tuple[tuple[int, int], ...]  # K ranges
     act_slot: int                       # bytes of one row tile's activations (one chunk), bus-aligned
+    act_chunks: tuple[int, ...]         # [chunk] bytes of those a load moves: a shorter last chunk, not its padding
     wgt_slots: tuple[tuple[int, ...], ...]  # [column tile][chunk] bytes of digit planes, bus-aligned
     param_slot: int
     out_slot: int                       # bytes of one array tile's output rows, bus-aligned
@@ -151,6 +152,7 @@ def plan(cfg: HardwareConfig, gemm: Gemm, mapping: Mapping) -> Plan:
         cfg=cfg, gemm=gemm, mapping=mapping, permutation=tuple(int(p) for p in permutation), tile_bits=tile_bits,
         m_tiles=ceil_div(gemm.m, cfg.rows), n_tiles=n_tiles, chunks=chunks,
         act_slot=ceil_div(kc * words.act, bus) * bus,
+        act_chunks=tuple(ceil_div((k1 - k0) * words.act, bus) * bus for k0, k1 in chunks),
         wgt_slots=tuple(tuple(ceil_div((k1 - k0) * cfg.digits(b) * words.wgt, bus) * bus for k0, k1 in chunks)
                         for b in tile_bits),
         param_slot=ceil_div(words.param, bus) * bus,

@@ -22,8 +22,8 @@ import numpy as np
 
 from codesign.compiler.layout import DramLayout
 from codesign.compiler.mapping import Plan
-from codesign.hw.config import HardwareConfig, ceil_div
-from codesign.hw.isa import Opcode, word_bytes
+from codesign.hw.config import HardwareConfig
+from codesign.hw.isa import Opcode
 
 OUT_SLOTS = 4                 # output tile slots in rotation (see the module docstring)
 
@@ -106,15 +106,12 @@ def split_steps(p: Plan, layout: DramLayout, halves: Halves) -> list[Step]:
     """K split (bm = bn = 1): every array tile loads its chunks in turn, halves alternating per step."""
     steps = []
     last = len(p.chunks) - 1
-    words = word_bytes(p.cfg)
     for j in range(p.n_tiles):
         for i in range(p.m_tiles):
             for c, (k0, k1) in enumerate(p.chunks):
                 half = len(steps) % 2
                 act, wgt, param = half * halves.act, half * halves.wgt, half * halves.param
-                # A shorter last chunk moves only its own words, not its slot's padding.
-                act_bytes = ceil_div((k1 - k0) * words.act, words.bus) * words.bus
-                loads = (Load(Opcode.LOAD_ACT, layout.act[i, c], act, act_bytes),
+                loads = (Load(Opcode.LOAD_ACT, layout.act[i, c], act, p.act_chunks[c]),
                          Load(Opcode.LOAD_WGT, layout.wgt[j, c], wgt, p.wgt_slots[j][c]),
                          Load(Opcode.LOAD_PARAM, layout.param[j], param, p.param_slot))
                 tile = TileCompute(i=i, j=j, act_addr=act, wgt_addr=wgt, param_addr=param, k=k1 - k0,

@@ -236,7 +236,8 @@ def bench_system(build_root: Path) -> dict:
     gemm_shape = Gemm(m, k, n, tuple(bits.tolist()))
     best = Mapping(**best_mappings(cfg, [("gemm", gemm_shape, 1)], load_constants(),
                                    latency=SYSTEM_LATENCY)[0]["mapping"])
-    programs = [compile_gemm(cfg, a, w, bits, requant, mapping) for mapping in (best, simple_mapping(cfg, gemm_shape))]
+    mappings = (best, simple_mapping(cfg, gemm_shape))
+    programs = [compile_gemm(cfg, a, w, bits, requant, mapping) for mapping in mappings]
     want = gemm_requant(cfg, a, w, bits, requant, act_signed=False)
     _, build_seconds = _timed(system_model_for, cfg, build_root=build_root)
     jobs = [gemm_job(program, latency=SYSTEM_LATENCY) for program in programs] + \
@@ -250,10 +251,10 @@ def bench_system(build_root: Path) -> dict:
     return {
         "config": cfg.to_dict(),
         "latency_cycles": SYSTEM_LATENCY,
-        "gemm": {"m": m, "k": k, "n": n, "weight_bits": cfg.weight_bits_max, "mapping": best.to_dict(), **gemm,
+        "gemm": {"m": m, "k": k, "n": n, "weight_bits": cfg.weight_bits_max, "mapping": mappings[0].to_dict(), **gemm,
                  "compute_share": round(gemm["compute_cycles"] / gemm["cycles"], 4),
                  "target_compute_share": TARGET_COMPUTE_SHARE},
-        "gemm_simple": {"mapping": simple_mapping(cfg, gemm_shape).to_dict(), **simple,
+        "gemm_simple": {"mapping": mappings[1].to_dict(), **simple,
                         "compute_share": round(simple["compute_cycles"] / simple["cycles"], 4)},
         "load_stream": {"bytes": SYSTEM_STREAM_BYTES, "error": stream["error"], "cycles": stream["counters"]["cycles"],
                         "bytes_read": stream["counters"]["bytes_read"],
