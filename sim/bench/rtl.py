@@ -219,7 +219,7 @@ def bench_system(build_root: Path) -> dict:
     with the mapping the compiler chooses (BatchTile's best, ``gemm``, the target's) and with the simplest one
     (``gemm_simple``: one row tile of A and one column tile of W at a time, A streamed again for every column tile),
     which the 64-bit bus bounds now that the tiles are pipelined."""
-    from codesign.compiler.batchtile import load_constants
+    from codesign.compiler.batchtile import load_constants, predict
     from codesign.compiler.mapper import best_mappings
     from codesign.compiler.mapping import Gemm, Mapping, simple_mapping
     from codesign.compiler.program import compile_gemm
@@ -234,9 +234,10 @@ def bench_system(build_root: Path) -> dict:
     bits = np.full(n, cfg.weight_bits_max)
     a, w, requant = random_gemm(cfg, m, k, n, bits, rng)
     gemm_shape = Gemm(m, k, n, tuple(bits.tolist()))
-    best = Mapping(**best_mappings(cfg, [("gemm", gemm_shape, 1)], load_constants(),
-                                   latency=SYSTEM_LATENCY)[0]["mapping"])
+    constants = load_constants()
+    best = Mapping(**best_mappings(cfg, [("gemm", gemm_shape, 1)], constants, latency=SYSTEM_LATENCY)[0]["mapping"])
     mappings = (best, simple_mapping(cfg, gemm_shape))
+    predicted = [predict(cfg, gemm_shape, mapping, constants, latency=SYSTEM_LATENCY) for mapping in mappings]
     programs = [compile_gemm(cfg, a, w, bits, requant, mapping) for mapping in mappings]
     want = gemm_requant(cfg, a, w, bits, requant, act_signed=False)
     _, build_seconds = _timed(system_model_for, cfg, build_root=build_root)
@@ -251,10 +252,11 @@ def bench_system(build_root: Path) -> dict:
     return {
         "config": cfg.to_dict(),
         "latency_cycles": SYSTEM_LATENCY,
-        "gemm": {"m": m, "k": k, "n": n, "weight_bits": cfg.weight_bits_max, "mapping": mappings[0].to_dict(), **gemm,
+        "gemm": {"m": m, "k": k, "n": n, "weight_bits": cfg.weight_bits_max, "mapping": mappings[0].to_dict(),
+                 "cycles_predicted": round(predicted[0], 1), **gemm,
                  "compute_share": round(gemm["compute_cycles"] / gemm["cycles"], 4),
                  "target_compute_share": TARGET_COMPUTE_SHARE},
-        "gemm_simple": {"mapping": mappings[1].to_dict(), **simple,
+        "gemm_simple": {"mapping": mappings[1].to_dict(), "cycles_predicted": round(predicted[1], 1), **simple,
                         "compute_share": round(simple["compute_cycles"] / simple["cycles"], 4)},
         "load_stream": {"bytes": SYSTEM_STREAM_BYTES, "error": stream["error"], "cycles": stream["counters"]["cycles"],
                         "bytes_read": stream["counters"]["bytes_read"],
